@@ -1,0 +1,255 @@
+//! The Botpress HITL message types the bot sends, parsed from `{type, payload}`.
+
+use crate::error::ApiError;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One message's content. Stored in the outbox as-is, so renaming a variant or field is a
+/// schema change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Content {
+    Text {
+        text: String,
+    },
+    Image {
+        url: String,
+    },
+    File {
+        url: String,
+        title: Option<String>,
+    },
+    Audio {
+        url: String,
+    },
+    Video {
+        url: String,
+    },
+    Location {
+        latitude: f64,
+        longitude: f64,
+        address: Option<String>,
+        title: Option<String>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TextPayload {
+    text: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MediaPayload {
+    #[serde(
+        alias = "imageUrl",
+        alias = "fileUrl",
+        alias = "audioUrl",
+        alias = "videoUrl"
+    )]
+    url: String,
+    title: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LocationPayload {
+    latitude: f64,
+    longitude: f64,
+    address: Option<String>,
+    title: Option<String>,
+}
+
+/// The longest text accepted in one message; HubSpot's own limit is not published, and the
+/// 1 MiB body limit already bounds it, so this only catches the absurd.
+const MAX_TEXT_CHARS: usize = 65_536;
+
+impl Content {
+    /// Parses `{type, payload}`. A payload of the wrong shape is a 400; an unknown type or an
+    /// unacceptable value is a 422.
+    pub fn parse(kind: &str, payload: Value) -> Result<Content, ApiError> {
+        fn shape<T: serde::de::DeserializeOwned>(
+            kind: &str,
+            payload: Value,
+        ) -> Result<T, ApiError> {
+            serde_json::from_value(payload)
+                .map_err(|e| ApiError::bad_request(format!("payload of a `{kind}` message: {e}")))
+        }
+        let media_url =
+            |kind: &str, payload: Value, field: &str| -> Result<MediaPayload, ApiError> {
+                let p: MediaPayload = shape(kind, payload)?;
+                check_url(field, &p.url)?;
+                Ok(p)
+            };
+        let content = match kind {
+            "text" => {
+                let p: TextPayload = shape(kind, payload)?;
+                if p.text.trim().is_empty() {
+                    return Err(ApiError::invalid(
+                        "invalid-text",
+                        "payload.text must not be empty",
+                    ));
+                }
+                if p.text.chars().count() > MAX_TEXT_CHARS {
+                    return Err(ApiError::invalid(
+                        "invalid-text",
+                        format!("payload.text is longer than {MAX_TEXT_CHARS} characters"),
+                    ));
+                }
+                Content::Text { text: p.text }
+            }
+            "image" => Content::Image {
+                url: media_url(kind, payload, "payload.imageUrl")?.url,
+            },
+            "file" => {
+                let p = media_url(kind, payload, "payload.fileUrl")?;
+                Content::File {
+                    url: p.url,
+                    title: p.title,
+                }
+            }
+            "audio" => Content::Audio {
+                url: media_url(kind, payload, "payload.audioUrl")?.url,
+            },
+            "video" => Content::Video {
+                url: media_url(kind, payload, "payload.videoUrl")?.url,
+            },
+            "location" => {
+                let p: LocationPayload = shape(kind, payload)?;
+                if !(-90.0..=90.0).contains(&p.latitude) || !(-180.0..=180.0).contains(&p.longitude)
+                {
+                    return Err(ApiError::invalid(
+                        "invalid-location",
+                        "latitude must be within ±90 and longitude within ±180",
+                    ));
+                }
+                Content::Location {
+                    latitude: p.latitude,
+                    longitude: p.longitude,
+                    address: p.address,
+                    title: p.title,
+                }
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    "unknown-message-type",
+                    format!(
+                        "unknown message type `{other}`; expected text, image, file, audio, video or location"
+                    ),
+                ));
+            }
+        };
+        Ok(content)
+    }
+
+    /// A one-line plain-text rendering, used in transcripts and as the text of non-text
+    /// messages.
+    pub fn summary(&self) -> String {
+        match self {
+            Content::Text { text } => text.clone(),
+            Content::Image { url } => format!("[image] {url}"),
+            Content::File { url, title } => match title {
+                Some(t) => format!("[file: {t}] {url}"),
+                None => format!("[file] {url}"),
+            },
+            Content::Audio { url } => format!("[audio] {url}"),
+            Content::Video { url } => format!("[video] {url}"),
+            Content::Location {
+                latitude,
+                longitude,
+                address,
+                title,
+            } => {
+                let name = [title.as_deref(), address.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sep = if name.is_empty() { "" } else { " " };
+                format!("[location] {name}{sep}({latitude}, {longitude})")
+            }
+        }
+    }
+}
+
+fn check_url(field: &str, value: &str) -> Result<(), ApiError> {
+    match url::Url::parse(value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
+        _ => Err(ApiError::invalid(
+            "invalid-url",
+            format!("{field} must be an http(s) URL"),
+        )),
+    }
+}
+
+/// Who said a line of the transcript.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Speaker {
+    User,
+    Bot,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryLine {
+    pub speaker: Speaker,
+    pub content: Content,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_every_type() {
+        assert_eq!(
+            Content::parse("text", json!({"text": "hi"})).unwrap(),
+            Content::Text { text: "hi".into() }
+        );
+        assert!(matches!(
+            Content::parse("image", json!({"imageUrl": "https://x.test/a.png"})).unwrap(),
+            Content::Image { .. }
+        ));
+        assert!(matches!(
+            Content::parse(
+                "file",
+                json!({"fileUrl": "http://x.test/a.pdf", "title": "A"})
+            )
+            .unwrap(),
+            Content::File { title: Some(_), .. }
+        ));
+        assert!(matches!(
+            Content::parse("location", json!({"latitude": 1.5, "longitude": -2})).unwrap(),
+            Content::Location { .. }
+        ));
+    }
+
+    #[test]
+    fn refuses_bad_values_with_the_right_status() {
+        let status = |k: &str, p: Value| Content::parse(k, p).unwrap_err().status.as_u16();
+        assert_eq!(status("sticker", json!({})), 422);
+        assert_eq!(status("text", json!({"text": 5})), 400);
+        assert_eq!(status("text", json!({})), 400);
+        assert_eq!(status("text", json!({"text": "  "})), 422);
+        assert_eq!(
+            status("image", json!({"imageUrl": "file:///etc/passwd"})),
+            422
+        );
+        assert_eq!(
+            status("location", json!({"latitude": 91, "longitude": 0})),
+            422
+        );
+    }
+
+    #[test]
+    fn summaries_are_readable() {
+        let loc = Content::Location {
+            latitude: 48.2,
+            longitude: 16.37,
+            address: Some("Ring 1".into()),
+            title: Some("Office".into()),
+        };
+        assert_eq!(loc.summary(), "[location] Office, Ring 1 (48.2, 16.37)");
+    }
+}

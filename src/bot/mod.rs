@@ -1,0 +1,4 @@
+//! The bot's side: the `/api/v1` HTTP API and the signing of events sent to the bot.
+
+pub mod messages;
+pub mod signing;

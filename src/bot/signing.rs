@@ -1,0 +1,57 @@
+//! Standard Webhooks signatures for events sent to the bot
+//! (<https://www.standardwebhooks.com/>): `v1,` + base64(HMAC-SHA256(key, "{id}.{ts}.{body}")),
+//! where the key is the base64-decoded part of the `whsec_…` secret.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// Decodes a `whsec_…` secret into the HMAC key.
+pub fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
+    let encoded = secret
+        .strip_prefix("whsec_")
+        .ok_or_else(|| "must start with `whsec_`".to_string())?;
+    let key = STANDARD
+        .decode(encoded)
+        .map_err(|_| "the part after `whsec_` must be base64".to_string())?;
+    if key.len() < 16 {
+        return Err("the key must be at least 16 bytes (24+ base64 characters)".into());
+    }
+    Ok(key)
+}
+
+/// The `webhook-signature` header value for one delivery attempt.
+pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts any key length");
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_webhooks_reference_vector() {
+        let key = decode_secret("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
+        let sig = sign(
+            &key,
+            "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
+            1649367553,
+            br#"{"email":"test@example.com","username":"test_user"}"#,
+        );
+        assert_eq!(sig, "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=");
+    }
+
+    #[test]
+    fn bad_secrets_are_refused() {
+        assert!(decode_secret("C2FVsBQIhrscChlQIMV+b5sSYspob7oD").is_err());
+        assert!(decode_secret("whsec_!!!").is_err());
+        assert!(decode_secret("whsec_AAAA").is_err());
+    }
+}

@@ -1,0 +1,139 @@
+//! The one error type handlers return, and the one place it becomes an HTTP answer:
+//! `{"error": {"code": "kebab-case", "message": "..."}}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+use std::fmt;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The body is not JSON or has wrong types.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad-request", message)
+    }
+
+    /// Well-formed, but a value is not acceptable.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            format!("the body is larger than {limit} bytes"),
+        )
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status)
+            .json(json!({"error": {"code": self.code, "message": self.message}}))
+    }
+}
+
+/// A store failure is the server's fault, not the caller's: answer 503 so the bot retries,
+/// and keep the detail in the log.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store-unavailable",
+            "the store could not complete the request; retry later",
+        )
+    }
+}
+
+/// Routes actix's body, query and path extractor failures into [`ApiError`].
+pub mod extractors {
+    use super::ApiError;
+    use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+    use actix_web::{HttpRequest, web};
+
+    pub const BODY_LIMIT: usize = 1024 * 1024;
+
+    pub fn json_config() -> web::JsonConfig {
+        web::JsonConfig::default()
+            .limit(BODY_LIMIT)
+            // Bots are not always careful with Content-Type; the body must still be JSON.
+            .content_type_required(false)
+            .error_handler(|err, _req: &HttpRequest| {
+                match err {
+                    JsonPayloadError::Overflow { .. }
+                    | JsonPayloadError::OverflowKnownLength { .. } => {
+                        ApiError::too_large(BODY_LIMIT)
+                    }
+                    JsonPayloadError::Deserialize(e) => {
+                        ApiError::bad_request(format!("invalid JSON body: {e}"))
+                    }
+                    other => ApiError::bad_request(format!("invalid body: {other}")),
+                }
+                .into()
+            })
+    }
+
+    pub fn query_config() -> web::QueryConfig {
+        web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req: &HttpRequest| {
+            ApiError::bad_request(format!("invalid query string: {err}")).into()
+        })
+    }
+
+    pub fn path_config() -> web::PathConfig {
+        web::PathConfig::default().error_handler(|err: PathError, _req: &HttpRequest| {
+            ApiError::bad_request(format!("invalid path: {err}")).into()
+        })
+    }
+
+    pub fn payload_config() -> web::PayloadConfig {
+        web::PayloadConfig::default().limit(BODY_LIMIT)
+    }
+}

@@ -1,0 +1,11 @@
+//! handoff: a durable bot-to-human handoff for HubSpot's Inbox and Help Desk.
+//!
+//! `main.rs` is the composition root; everything else is here so tests can start the real
+//! server on `127.0.0.1:0`.
+
+pub mod bot;
+pub mod config;
+pub mod error;
+pub mod outbox;
+pub mod secret;
+pub mod store;

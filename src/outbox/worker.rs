@@ -1,0 +1,186 @@
+//! The one background task that drains an outbox: claims due lane heads, delivers them
+//! concurrently (one per lane), and records the outcome.
+
+use super::retry::RetryPolicy;
+use super::{Claim, Outbox, OutboxItem};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// What became of one delivery attempt, as classified where the call was made.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Delivered,
+    /// Failed, may work later; counts as an attempt.
+    Retry {
+        error: String,
+        retry_after: Option<Duration>,
+    },
+    /// Not attempted because of an account-wide condition (rate limit, token refresh,
+    /// reauthorization): try again after `after`, without counting an attempt.
+    Deferred {
+        reason: String,
+        after: Duration,
+    },
+    /// Will never work: dead-letter it and go on with the lane.
+    Permanent(String),
+}
+
+/// A destination the worker delivers to.
+pub trait Deliver: Send + Sync + 'static {
+    fn deliver(&self, item: &OutboxItem) -> impl Future<Output = Outcome> + Send;
+
+    /// Whether deliveries can be attempted at all right now (e.g. HubSpot is connected and
+    /// the channel provisioned). While false, nothing is claimed and nothing is used up.
+    fn available(&self) -> bool {
+        true
+    }
+
+    /// Called after an item went to the dead letters.
+    fn dead_lettered(&self, _item: &OutboxItem, _reason: &str) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub max_in_flight: usize,
+    /// The longest one attempt may hold its item; past it the attempt counts as failed.
+    pub lease: Duration,
+    /// How long shutdown waits for attempts in flight before leaving them to the next start.
+    pub shutdown_grace: Duration,
+    pub policy: RetryPolicy,
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Runs until `shutdown` turns true, then lets attempts in flight finish (up to the grace
+/// period). Whatever does not finish stays in the store and is retried after restart.
+pub async fn run<D: Deliver>(
+    outbox: Arc<Outbox>,
+    deliverer: Arc<D>,
+    config: WorkerConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let queue = outbox.queue().name();
+    tracing::info!(queue, depth = outbox.depth(), "outbox worker started");
+    let mut in_flight = JoinSet::new();
+    while !*shutdown.borrow() {
+        let mut wait = Duration::from_secs(1);
+        if deliverer.available() {
+            let room = config.max_in_flight.saturating_sub(in_flight.len());
+            match outbox.claim_due(now_ms(), room) {
+                Ok(claims) => {
+                    for claim in claims {
+                        let (outbox, deliverer, config) =
+                            (outbox.clone(), deliverer.clone(), config.clone());
+                        in_flight.spawn(async move {
+                            attempt(&outbox, &*deliverer, &config, claim).await
+                        });
+                    }
+                }
+                Err(e) => tracing::error!(queue, error = %e, "cannot read the outbox"),
+            }
+            if let Some(next) = outbox.next_due() {
+                let until = Duration::from_millis((next - now_ms()).max(0) as u64);
+                wait = wait.min(until);
+            }
+        } else {
+            wait = Duration::from_millis(200);
+        }
+        tokio::select! {
+            _ = outbox.changed() => {}
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
+        }
+        while in_flight.try_join_next().is_some() {}
+    }
+    let pending = in_flight.len();
+    if pending > 0 {
+        tracing::info!(queue, pending, "waiting for deliveries in flight");
+        let drained = tokio::time::timeout(config.shutdown_grace, async {
+            while in_flight.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                queue,
+                left = in_flight.len(),
+                "left in-flight deliveries for the next start"
+            );
+            in_flight.abort_all();
+        }
+    }
+    tracing::info!(queue, "outbox worker stopped");
+}
+
+async fn attempt<D: Deliver>(outbox: &Outbox, deliverer: &D, config: &WorkerConfig, claim: Claim) {
+    let outcome = match tokio::time::timeout(config.lease, deliverer.deliver(&claim.item)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Outcome::Retry {
+            error: format!("no answer within the {:?} lease", config.lease),
+            retry_after: None,
+        },
+    };
+    let now = now_ms();
+    let lane = claim.item.lane.as_str();
+    let job = claim.item.job.name();
+    let recorded = match outcome {
+        Outcome::Delivered => outbox.complete(&claim),
+        Outcome::Deferred { reason, after } => {
+            tracing::debug!(lane, job, reason, "deferred");
+            outbox.release(&claim, now + after.as_millis() as i64);
+            Ok(())
+        }
+        Outcome::Permanent(reason) => bury(outbox, deliverer, &claim, &reason, now).await,
+        Outcome::Retry { error, retry_after } => {
+            let mut item = claim.item.clone();
+            item.attempts += 1;
+            let first = *item.first_failure_at.get_or_insert(now);
+            let failing_for = Duration::from_millis((now - first).max(0) as u64);
+            match config
+                .policy
+                .next_delay(item.attempts, failing_for, retry_after)
+            {
+                Some(delay) => {
+                    tracing::warn!(lane, job, attempts = item.attempts, retry_in = ?delay, error, "delivery failed; will retry");
+                    item.not_before = now + delay.as_millis() as i64;
+                    item.last_error = Some(error);
+                    outbox.retry(&claim, &item)
+                }
+                None => {
+                    let reason = format!("gave up after {} attempts: {error}", item.attempts);
+                    bury(outbox, deliverer, &claim, &reason, now).await
+                }
+            }
+        }
+    };
+    if let Err(e) = recorded {
+        // The outcome could not be stored; the item stays queued and is tried again.
+        tracing::error!(lane, job, error = %e, "cannot record a delivery outcome");
+        outbox.release(&claim, now + 1000);
+    }
+}
+
+async fn bury<D: Deliver>(
+    outbox: &Outbox,
+    deliverer: &D,
+    claim: &Claim,
+    reason: &str,
+    now: i64,
+) -> Result<(), crate::store::StoreError> {
+    tracing::error!(
+        lane = claim.item.lane,
+        job = claim.item.job.name(),
+        reason,
+        "moved to the dead letters"
+    );
+    outbox.dead_letter(claim, reason, now)?;
+    deliverer.dead_lettered(&claim.item, reason).await;
+    Ok(())
+}

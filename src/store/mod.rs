@@ -1,0 +1,246 @@
+//! The one module that touches sled. A fixed set of named trees behind typed methods;
+//! values are JSON, keys are ordered bytes, and `IVec` never leaves this module.
+//!
+//! A write is durable only after [`Store::flush`]; every acknowledgement to the bot or to
+//! HubSpot waits for it.
+
+mod flusher;
+pub mod models;
+mod outbox;
+mod sessions;
+
+pub use models::*;
+pub use outbox::{ItemKey, Queue};
+pub use sessions::{MessageOutcome, NewSession, SessionOutcome, StopOutcome, UserInput};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::path::Path;
+
+/// Bumped whenever a stored record changes shape; `open` migrates step by step.
+pub const SCHEMA_VERSION: u64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sled: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("a stored record could not be read ({0}); the store may be damaged")]
+    Corrupt(String),
+    #[error("flush failed: {0}")]
+    Flush(String),
+    #[error("{0}")]
+    Schema(String),
+    #[error("cannot prepare the data directory {path}: {error}")]
+    DataDir { path: String, error: std::io::Error },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    meta: sled::Tree,
+    settings: sled::Tree,
+    users: sled::Tree,
+    user_keys: sled::Tree,
+    sessions: sled::Tree,
+    session_keys: sled::Tree,
+    message_ids: sled::Tree,
+    outbox_hubspot: sled::Tree,
+    dead_letters: sled::Tree,
+    flusher: flusher::Flusher,
+}
+
+const KEY_OAUTH: &str = "oauth";
+const KEY_CHANNEL: &str = "hubspot.channel";
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, created with mode 0700.
+    pub fn open(dir: &Path, cache_capacity_mb: u64) -> Result<Store> {
+        create_private_dir(dir)?;
+        let db = sled::Config::new()
+            .path(dir.join("store"))
+            .cache_capacity(cache_capacity_mb * 1024 * 1024)
+            .open()?;
+        let tree = |name: &str| db.open_tree(name);
+        let store = Store {
+            meta: tree("meta")?,
+            settings: tree("settings")?,
+            users: tree("users")?,
+            user_keys: tree("user_keys")?,
+            sessions: tree("sessions")?,
+            session_keys: tree("session_keys")?,
+            message_ids: tree("message_ids")?,
+            outbox_hubspot: tree("outbox_hubspot")?,
+            dead_letters: tree("dead_letters")?,
+            flusher: flusher::Flusher::start(db.clone()),
+            db,
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    fn check_schema(&self) -> Result<()> {
+        match self.meta.get("schema_version")? {
+            None => {
+                self.meta
+                    .insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+                self.db.flush()?;
+                Ok(())
+            }
+            Some(v) => {
+                let found = u64::from_be_bytes(
+                    v.as_ref()
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt("schema_version".into()))?,
+                );
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::Schema(format!(
+                        "the store has schema version {found}, newer than this handoff ({SCHEMA_VERSION}); \
+                         run a newer handoff or restore a backup"
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits until everything written before the call is on disk (group commit).
+    pub async fn flush(&self) -> Result<()> {
+        self.flusher.flush().await.map_err(StoreError::Flush)
+    }
+
+    /// Flushes from a blocking context (shutdown).
+    pub fn flush_blocking(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// A cheap liveness probe for `/healthz`.
+    pub fn check(&self) -> Result<()> {
+        self.meta.get("schema_version")?;
+        Ok(())
+    }
+
+    // ---- settings ----
+
+    pub fn oauth_state(&self) -> Result<Option<OAuthState>> {
+        get_json(&self.settings, KEY_OAUTH)
+    }
+
+    pub fn set_oauth_state(&self, state: &OAuthState) -> Result<()> {
+        put_json(&self.settings, KEY_OAUTH, state)
+    }
+
+    pub fn channel(&self) -> Result<Option<ChannelRecord>> {
+        get_json(&self.settings, KEY_CHANNEL)
+    }
+
+    pub fn set_channel(&self, channel: &ChannelRecord) -> Result<()> {
+        put_json(&self.settings, KEY_CHANNEL, channel)
+    }
+
+    pub fn forget_channel(&self) -> Result<()> {
+        self.settings.remove(KEY_CHANNEL)?;
+        Ok(())
+    }
+
+    pub fn channel_account(&self, inbox_id: &str) -> Result<Option<ChannelAccountRecord>> {
+        get_json(&self.settings, format!("hubspot.account.{inbox_id}"))
+    }
+
+    pub fn set_channel_account(&self, account: &ChannelAccountRecord) -> Result<()> {
+        put_json(
+            &self.settings,
+            format!("hubspot.account.{}", account.inbox_id),
+            account,
+        )
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    let fail = |error| StoreError::DataDir {
+        path: dir.display().to_string(),
+        error,
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+    }
+    Ok(())
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("store records always serialize")
+}
+
+fn get_json<T: DeserializeOwned>(tree: &sled::Tree, key: impl AsRef<[u8]>) -> Result<Option<T>> {
+    tree.get(key)?.map(|v| decode(&v)).transpose()
+}
+
+fn put_json<T: Serialize>(tree: &sled::Tree, key: impl AsRef<[u8]>, value: &T) -> Result<()> {
+    tree.insert(key.as_ref(), encode(value))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_dir_is_private_and_schema_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        let store = Store::open(&path, 8).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
+        store.check().unwrap();
+        drop(store);
+        // A store from a newer handoff is refused, not misread.
+        let db = sled::open(path.join("store")).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &(SCHEMA_VERSION + 1).to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+        drop(db);
+        let err = Store::open(&path, 8).err().expect("newer schema refused");
+        assert!(err.to_string().contains("newer"), "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_flushes_all_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8).unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..64 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .set_channel(&ChannelRecord {
+                        id: i.to_string(),
+                        webhook_url: "u".into(),
+                        created_at: chrono::Utc::now(),
+                    })
+                    .unwrap();
+                store.flush().await.unwrap();
+            }));
+        }
+        for t in tasks {
+            tokio::time::timeout(std::time::Duration::from_secs(10), t)
+                .await
+                .expect("flush finished")
+                .unwrap();
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Records kept in the store. Serialized as JSON; add fields with `#[serde(default)]` so
+//! older records still read.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// E.164.
+    pub phone: Option<String>,
+    pub picture_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl User {
+    /// Users are keyed by email when given, else by phone.
+    pub fn identity_key(email: Option<&str>, phone: Option<&str>) -> Option<String> {
+        email
+            .map(|e| format!("email:{}", e.to_lowercase()))
+            .or_else(|| phone.map(|p| format!("phone:{p}")))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStatus {
+    /// Accepted; the first message is not yet in HubSpot.
+    Pending,
+    Open,
+    Assigned,
+    Closed,
+    Failed,
+}
+
+impl SessionStatus {
+    /// No more user messages are accepted.
+    pub fn is_final(self) -> bool {
+        matches!(self, SessionStatus::Closed | SessionStatus::Failed)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClosedBy {
+    Agent,
+    Bot,
+    System,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Agent {
+    pub id: String,
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionFailure {
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: String,
+    pub user_id: String,
+    pub status: SessionStatus,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub external_id: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// Our thread key in HubSpot (`integrationThreadId`), fresh per session.
+    pub integration_thread_id: String,
+    pub hubspot_thread_id: Option<String>,
+    /// The channel account the session publishes through (set when it is first published).
+    pub channel_account_id: Option<String>,
+    pub agent: Option<Agent>,
+    pub created_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub closed_by: Option<ClosedBy>,
+    pub failure: Option<SessionFailure>,
+}
+
+/// OAuth state for the connected portal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OAuthState {
+    pub refresh_token: String,
+    pub hub_id: Option<u64>,
+    pub scopes: Vec<String>,
+    /// Set when HubSpot answered `invalid_grant`: nothing works until a new token arrives.
+    pub reauthorization_required: bool,
+    /// A fingerprint of the configured refresh token this state started from, so a token
+    /// changed in the config file replaces a rotated one, and an unchanged one does not.
+    pub config_fingerprint: Option<String>,
+}
+
+/// The custom channel handoff created or adopted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelRecord {
+    pub id: String,
+    pub webhook_url: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelAccountRecord {
+    pub id: String,
+    pub channel_id: String,
+    pub inbox_id: String,
+}

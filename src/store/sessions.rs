@@ -1,0 +1,426 @@
+//! Users and sessions. Every operation that the bot API acknowledges (a new session and its
+//! first job, a message and its job, a stop and its jobs) is one sled transaction, so a
+//! crash leaves either all of it or none of it.
+
+use super::outbox::{ItemKey, Queue};
+use super::{Result, Session, SessionStatus, Store, StoreError, User, decode, encode};
+use crate::bot::messages::{Content, HistoryLine};
+use crate::outbox::{Job, OutboxItem};
+use crate::store::ClosedBy;
+use chrono::{DateTime, Utc};
+use sled::Transactional;
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
+};
+
+/// A user's fields after validation.
+#[derive(Debug, Clone, Default)]
+pub struct UserInput {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub picture_url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub user_id: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub external_id: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub history: Vec<HistoryLine>,
+}
+
+#[derive(Debug)]
+pub enum SessionOutcome {
+    Created(Session),
+    /// The same `externalId` / `Idempotency-Key` names a session that is still going.
+    Existing(Session),
+}
+
+#[derive(Debug, PartialEq)]
+pub enum MessageOutcome {
+    Queued(String),
+    /// The bot already sent this `messageId`.
+    Duplicate(String),
+    NotFound,
+    Final(SessionStatus),
+}
+
+#[derive(Debug)]
+pub enum StopOutcome {
+    Stopped(Session),
+    AlreadyFinal(Session),
+    NotFound,
+}
+
+type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
+
+fn tx_get<T: serde::de::DeserializeOwned>(
+    tree: &TransactionalTree,
+    key: &[u8],
+) -> TxResult<Option<T>> {
+    match tree.get(key)? {
+        Some(v) => decode(&v)
+            .map(Some)
+            .map_err(ConflictableTransactionError::Abort),
+        None => Ok(None),
+    }
+}
+
+fn tx_push(
+    outbox: &TransactionalTree,
+    item: &OutboxItem,
+) -> std::result::Result<(), UnabortableTransactionError> {
+    let key = ItemKey::new(&item.lane, outbox.generate_id()?);
+    outbox.insert(key.as_bytes(), encode(item))?;
+    Ok(())
+}
+
+fn flatten<T>(r: std::result::Result<T, TransactionError<StoreError>>) -> Result<T> {
+    r.map_err(|e| match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => StoreError::Sled(e),
+    })
+}
+
+fn message_key(session_id: &str, message_id: &str) -> Vec<u8> {
+    let mut k = session_id.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(message_id.as_bytes());
+    k
+}
+
+pub fn now_ms(now: DateTime<Utc>) -> i64 {
+    now.timestamp_millis()
+}
+
+impl Store {
+    /// Creates the user, or updates the one with the same identity key. Returns the user
+    /// and whether it was created.
+    pub fn upsert_user(&self, input: &UserInput, now: DateTime<Utc>) -> Result<(User, bool)> {
+        let key = User::identity_key(input.email.as_deref(), input.phone.as_deref())
+            .expect("validated: email or phone");
+        let fresh_id = format!("usr_{}", ulid::Ulid::generate());
+        flatten((&self.users, &self.user_keys).transaction(|(users, keys)| {
+            let existing: Option<User> = match keys.get(key.as_bytes())? {
+                Some(id) => tx_get(users, &id)?,
+                None => None,
+            };
+            let (user, created) = match existing {
+                Some(mut user) => {
+                    // Same identity: the other fields follow the latest call.
+                    user.name = input.name.clone().or(user.name);
+                    user.email = input.email.clone().or(user.email);
+                    user.phone = input.phone.clone().or(user.phone);
+                    user.picture_url = input.picture_url.clone().or(user.picture_url);
+                    user.updated_at = now;
+                    (user, false)
+                }
+                None => (
+                    User {
+                        id: fresh_id.clone(),
+                        name: input.name.clone(),
+                        email: input.email.clone(),
+                        phone: input.phone.clone(),
+                        picture_url: input.picture_url.clone(),
+                        created_at: now,
+                        updated_at: now,
+                    },
+                    true,
+                ),
+            };
+            users.insert(user.id.as_bytes(), encode(&user))?;
+            keys.insert(key.as_bytes(), user.id.as_bytes())?;
+            Ok((user, created))
+        }))
+    }
+
+    pub fn user(&self, id: &str) -> Result<Option<User>> {
+        super::get_json(&self.users, id)
+    }
+
+    pub fn session(&self, id: &str) -> Result<Option<Session>> {
+        super::get_json(&self.sessions, id)
+    }
+
+    /// Records the session and queues its first message, unless the same `externalId` or
+    /// `Idempotency-Key` names a session that is still going.
+    pub fn create_session(&self, new: &NewSession, now: DateTime<Utc>) -> Result<SessionOutcome> {
+        let id = format!("ses_{}", ulid::Ulid::generate());
+        let index_keys: Vec<String> = [
+            new.external_id.as_ref().map(|k| format!("ext:{k}")),
+            new.idempotency_key.as_ref().map(|k| format!("idem:{k}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let outbox = self.outbox_tree(Queue::HubSpot);
+        flatten((&self.sessions, &self.session_keys, outbox).transaction(
+            |(sessions, keys, outbox)| {
+                for key in &index_keys {
+                    if let Some(existing_id) = keys.get(key.as_bytes())?
+                        && let Some(existing) = tx_get::<Session>(sessions, &existing_id)?
+                        && !existing.status.is_final()
+                    {
+                        return Ok(SessionOutcome::Existing(existing));
+                    }
+                }
+                let session = Session {
+                    id: id.clone(),
+                    user_id: new.user_id.clone(),
+                    status: SessionStatus::Pending,
+                    title: new.title.clone(),
+                    description: new.description.clone(),
+                    external_id: new.external_id.clone(),
+                    idempotency_key: new.idempotency_key.clone(),
+                    integration_thread_id: format!(
+                        "handoff-{}",
+                        id.trim_start_matches("ses_").to_lowercase()
+                    ),
+                    hubspot_thread_id: None,
+                    channel_account_id: None,
+                    agent: None,
+                    created_at: now,
+                    closed_at: None,
+                    closed_by: None,
+                    failure: None,
+                };
+                sessions.insert(id.as_bytes(), encode(&session))?;
+                for key in &index_keys {
+                    keys.insert(key.as_bytes(), id.as_bytes())?;
+                }
+                let job = Job::StartSession {
+                    message_id: "start".into(),
+                    history: new.history.clone(),
+                };
+                tx_push(outbox, &OutboxItem::new(&id, job, now_ms(now)))?;
+                Ok(SessionOutcome::Created(session))
+            },
+        ))
+    }
+
+    /// Queues a user message, unless the bot already sent this `messageId` or the session
+    /// has ended.
+    pub fn add_message(
+        &self,
+        session_id: &str,
+        bot_message_id: Option<&str>,
+        content: &Content,
+        now: DateTime<Utc>,
+    ) -> Result<MessageOutcome> {
+        let message_id = bot_message_id
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("msg_{}", ulid::Ulid::generate()));
+        let mkey = message_key(session_id, &message_id);
+        let outbox = self.outbox_tree(Queue::HubSpot);
+        flatten((&self.sessions, &self.message_ids, outbox).transaction(
+            |(sessions, ids, outbox)| {
+                let Some(session) = tx_get::<Session>(sessions, session_id.as_bytes())? else {
+                    return Ok(MessageOutcome::NotFound);
+                };
+                // A retried message is a no-op even after the session ended.
+                if ids.get(&mkey)?.is_some() {
+                    return Ok(MessageOutcome::Duplicate(message_id.clone()));
+                }
+                if session.status.is_final() {
+                    return Ok(MessageOutcome::Final(session.status));
+                }
+                ids.insert(mkey.as_slice(), &[])?;
+                let job = Job::Publish {
+                    message_id: message_id.clone(),
+                    content: content.clone(),
+                };
+                tx_push(outbox, &OutboxItem::new(session_id, job, now_ms(now)))?;
+                Ok(MessageOutcome::Queued(message_id.clone()))
+            },
+        ))
+    }
+
+    /// Closes the session at once (`closedBy: bot`) and queues the note to the agent and the
+    /// thread close.
+    pub fn stop_session(
+        &self,
+        session_id: &str,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<StopOutcome> {
+        let outbox = self.outbox_tree(Queue::HubSpot);
+        let note = match reason {
+            Some(r) if !r.trim().is_empty() => format!("The user ended the session: {}", r.trim()),
+            _ => "The user ended the session.".to_string(),
+        };
+        flatten((&self.sessions, outbox).transaction(|(sessions, outbox)| {
+            let Some(mut session) = tx_get::<Session>(sessions, session_id.as_bytes())? else {
+                return Ok(StopOutcome::NotFound);
+            };
+            if session.status.is_final() {
+                return Ok(StopOutcome::AlreadyFinal(session));
+            }
+            session.status = SessionStatus::Closed;
+            session.closed_at = Some(now);
+            session.closed_by = Some(ClosedBy::Bot);
+            sessions.insert(session_id.as_bytes(), encode(&session))?;
+            let ms = now_ms(now);
+            let note = Job::Note {
+                message_id: "stop".into(),
+                text: note.clone(),
+            };
+            tx_push(outbox, &OutboxItem::new(session_id, note, ms))?;
+            tx_push(outbox, &OutboxItem::new(session_id, Job::CloseThread, ms))?;
+            Ok(StopOutcome::Stopped(session))
+        }))
+    }
+
+    /// Applies `change` to a stored session atomically; `None` when it does not exist.
+    pub fn update_session(
+        &self,
+        id: &str,
+        change: impl Fn(&mut Session),
+    ) -> Result<Option<Session>> {
+        flatten(self.sessions.transaction(|sessions| {
+            let Some(mut session) = tx_get::<Session>(sessions, id.as_bytes())? else {
+                return Ok(None);
+            };
+            change(&mut session);
+            sessions.insert(id.as_bytes(), encode(&session))?;
+            Ok(Some(session))
+        }))
+    }
+
+    /// Sessions, newest first (ids are time-ordered ULIDs).
+    pub fn recent_sessions(&self, limit: usize) -> Result<Vec<Session>> {
+        self.sessions
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|e| decode(&e?.1))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8).unwrap();
+        (dir, store)
+    }
+
+    fn new_session(user_id: &str, ext: Option<&str>) -> NewSession {
+        NewSession {
+            user_id: user_id.into(),
+            title: Some("Help".into()),
+            description: None,
+            external_id: ext.map(str::to_string),
+            idempotency_key: None,
+            history: vec![],
+        }
+    }
+
+    #[test]
+    fn users_are_keyed_by_email_then_phone() {
+        let (_d, store) = store();
+        let now = Utc::now();
+        let a = UserInput {
+            name: Some("Jane".into()),
+            email: Some("Jane@Example.com".into()),
+            ..Default::default()
+        };
+        let (u1, created) = store.upsert_user(&a, now).unwrap();
+        assert!(created);
+        let b = UserInput {
+            name: Some("Jane D".into()),
+            email: Some("jane@example.com".into()),
+            phone: Some("+15551234567".into()),
+            ..Default::default()
+        };
+        let (u2, created) = store.upsert_user(&b, now).unwrap();
+        assert!(!created);
+        assert_eq!(u1.id, u2.id);
+        assert_eq!(u2.name.as_deref(), Some("Jane D"));
+        assert_eq!(u2.phone.as_deref(), Some("+15551234567"));
+        let c = UserInput {
+            phone: Some("+15551234567".into()),
+            ..Default::default()
+        };
+        let (u3, created) = store.upsert_user(&c, now).unwrap();
+        assert!(created, "phone-only is its own identity");
+        assert_ne!(u3.id, u1.id);
+    }
+
+    #[test]
+    fn external_id_returns_the_same_open_session_and_a_new_one_after_close() {
+        let (_d, store) = store();
+        let now = Utc::now();
+        let SessionOutcome::Created(s1) = store
+            .create_session(&new_session("usr_1", Some("x")), now)
+            .unwrap()
+        else {
+            panic!("created")
+        };
+        let SessionOutcome::Existing(again) = store
+            .create_session(&new_session("usr_1", Some("x")), now)
+            .unwrap()
+        else {
+            panic!("existing")
+        };
+        assert_eq!(again.id, s1.id);
+        assert_eq!(store.outbox_len(Queue::HubSpot), 1, "no second start job");
+        assert!(matches!(
+            store.stop_session(&s1.id, None, now).unwrap(),
+            StopOutcome::Stopped(_)
+        ));
+        let SessionOutcome::Created(s2) = store
+            .create_session(&new_session("usr_1", Some("x")), now)
+            .unwrap()
+        else {
+            panic!("created after close")
+        };
+        assert_ne!(s2.id, s1.id);
+    }
+
+    #[test]
+    fn messages_dedupe_and_closed_sessions_refuse() {
+        let (_d, store) = store();
+        let now = Utc::now();
+        let SessionOutcome::Created(s) = store
+            .create_session(&new_session("usr_1", None), now)
+            .unwrap()
+        else {
+            panic!()
+        };
+        let text = Content::Text { text: "hi".into() };
+        assert_eq!(
+            store.add_message(&s.id, Some("m1"), &text, now).unwrap(),
+            MessageOutcome::Queued("m1".into())
+        );
+        assert_eq!(
+            store.add_message(&s.id, Some("m1"), &text, now).unwrap(),
+            MessageOutcome::Duplicate("m1".into())
+        );
+        assert_eq!(
+            store.add_message("ses_nope", None, &text, now).unwrap(),
+            MessageOutcome::NotFound
+        );
+        store.stop_session(&s.id, Some("bye"), now).unwrap();
+        assert_eq!(
+            store.add_message(&s.id, Some("m2"), &text, now).unwrap(),
+            MessageOutcome::Final(SessionStatus::Closed)
+        );
+        assert!(matches!(
+            store.stop_session(&s.id, None, now).unwrap(),
+            StopOutcome::AlreadyFinal(_)
+        ));
+        // start, m1, note, close — in that order.
+        let kinds: Vec<&str> = store
+            .outbox_tree(Queue::HubSpot)
+            .iter()
+            .map(|e| decode::<OutboxItem>(&e.unwrap().1).unwrap().job.name())
+            .collect();
+        assert_eq!(kinds, ["start_session", "publish", "note", "close_thread"]);
+    }
+}
