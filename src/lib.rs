@@ -3,9 +3,12 @@
 //! `main.rs` is the composition root; everything else is here so tests can start the real
 //! server on `127.0.0.1:0`.
 
+pub mod app;
 pub mod bot;
 pub mod config;
 pub mod error;
+pub mod hubspot;
+pub mod ops;
 pub mod outbox;
 pub mod secret;
 pub mod store;

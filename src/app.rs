@@ -1,0 +1,248 @@
+//! Assembles handoff: store, HubSpot client, outbox workers, provisioning and the HTTP
+//! server. Everything is built once, outside actix's per-worker factory, and shared.
+
+use crate::config::Config;
+use crate::error::extractors;
+use crate::hubspot::client::DeveloperCredentials;
+use crate::hubspot::oauth::AppCredentials;
+use crate::hubspot::provision::{ProvisionState, ProvisionStatus, Provisioner};
+use crate::hubspot::publisher::Publisher;
+use crate::hubspot::{HubSpot, http_client};
+use crate::outbox::Outbox;
+use crate::outbox::retry::RetryPolicy;
+use crate::outbox::worker::{self, WorkerConfig};
+use crate::secret::Secret;
+use crate::store::{Queue, Store, StoreError};
+use actix_web::{App, HttpServer, middleware, web};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Shared by every request handler and background task.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub hubspot: Arc<HubSpot>,
+    pub provision: Arc<ProvisionState>,
+    pub hubspot_outbox: Arc<Outbox>,
+}
+
+impl AppState {
+    pub fn bot_api_key(&self) -> Option<Secret> {
+        self.config.bot.api_key.clone()
+    }
+
+    pub fn inbox_id(&self) -> Option<String> {
+        self.config.hubspot.inbox_id.clone()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen: {0}")]
+    Listen(#[from] std::io::Error),
+}
+
+/// A running handoff. Dropping it does not stop it; call [`Running::stop`].
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: web::Data<AppState>,
+    server: actix_web::dev::ServerHandle,
+    server_task: JoinHandle<std::io::Result<()>>,
+    background: Vec<JoinHandle<()>>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Running {
+    /// Graceful shutdown: stop accepting requests, let in-flight deliveries finish (or
+    /// leave them queued), flush the store.
+    pub async fn stop(mut self) {
+        self.server.stop(true).await;
+        let _ = (&mut self.server_task).await;
+        self.finish().await;
+    }
+
+    /// Waits until the HTTP server ends (it is stopped through [`Running::handle`]), then
+    /// shuts the background work down.
+    pub async fn wait(mut self) -> std::io::Result<()> {
+        let result = (&mut self.server_task)
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        self.finish().await;
+        result
+    }
+
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.clone()
+    }
+
+    async fn finish(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.background {
+            let _ = task.await;
+        }
+        if let Err(e) = self.state.store.flush_blocking() {
+            tracing::error!(error = %e, "final flush failed");
+        }
+        tracing::info!("handoff stopped");
+    }
+}
+
+/// Starts handoff on an already-bound listener (tests bind `127.0.0.1:0`).
+pub async fn start(config: Config, listener: TcpListener) -> Result<Running, StartError> {
+    let config = Arc::new(config);
+    let store = Store::open(&config.data_dir, config.store.cache_capacity_mb)?;
+    let http = http_client(config.hubspot.timeout);
+    let hubspot = Arc::new(HubSpot::new(
+        http,
+        &config.hubspot.api_base,
+        config.hubspot.rate_limit_per_10s,
+        store.clone(),
+    ));
+    apply_configured_credentials(&config, &hubspot)?;
+    let provision = Arc::new(ProvisionState::default());
+    let hubspot_outbox = Arc::new(Outbox::recover(store.clone(), Queue::HubSpot)?);
+    let state = web::Data::new(AppState {
+        config: config.clone(),
+        store: store.clone(),
+        hubspot: hubspot.clone(),
+        provision: provision.clone(),
+        hubspot_outbox: hubspot_outbox.clone(),
+    });
+
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let policy = RetryPolicy::new(config.retry.clone());
+    let publisher = Arc::new(Publisher {
+        hubspot: hubspot.clone(),
+        store: store.clone(),
+        provision: provision.clone(),
+    });
+    let worker_config = WorkerConfig {
+        max_in_flight: 32,
+        lease: config.hubspot.timeout * 3,
+        shutdown_grace: Duration::from_secs(10),
+        policy: policy.clone(),
+    };
+    let background = vec![
+        tokio::spawn(worker::run(
+            hubspot_outbox,
+            publisher,
+            worker_config,
+            shutdown_rx.clone(),
+        )),
+        tokio::spawn(provision_loop(state.clone(), policy, shutdown_rx)),
+    ];
+
+    let addr = listener.local_addr()?;
+    let data = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(extractors::json_config())
+            .app_data(extractors::query_config())
+            .app_data(extractors::path_config())
+            .app_data(extractors::payload_config())
+            .wrap(middleware::Logger::new("%U %s %Dms").log_target("handoff::http"))
+            .configure(crate::ops::routes)
+            .configure(crate::bot::api::routes)
+            .default_service(web::to(crate::ops::not_found))
+    })
+    .listen(listener)?
+    .disable_signals()
+    .shutdown_timeout(10)
+    .run();
+    let handle = server.handle();
+    let server_task = tokio::spawn(server);
+    tracing::info!(%addr, public_url = %config.public_base(), "handoff is listening");
+    Ok(Running {
+        addr,
+        state,
+        server: handle,
+        server_task,
+        background,
+        shutdown,
+    })
+}
+
+fn apply_configured_credentials(config: &Config, hubspot: &HubSpot) -> Result<(), StoreError> {
+    let h = &config.hubspot;
+    if let (Some(id), Some(secret)) = (&h.client_id, &h.client_secret) {
+        hubspot.tokens.set_credentials(AppCredentials {
+            client_id: id.clone(),
+            client_secret: secret.clone(),
+        });
+    }
+    if let (Some(app_id), Some(key)) = (&h.app_id, &h.developer_api_key) {
+        hubspot.set_developer(DeveloperCredentials {
+            app_id: app_id.clone(),
+            api_key: key.clone(),
+        });
+    }
+    if let Some(token) = &h.refresh_token {
+        hubspot.tokens.adopt_configured_token(token)?;
+    }
+    Ok(())
+}
+
+/// Provisions HubSpot whenever everything it needs is present, retrying failures with the
+/// retry schedule (a missing scope fixed in HubSpot is picked up without a restart).
+async fn provision_loop(
+    state: web::Data<AppState>,
+    policy: RetryPolicy,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let webhook_url = state.config.webhook_url();
+    let mut failures = 0u32;
+    while !*shutdown.borrow() {
+        let inbox = state.inbox_id();
+        let startable =
+            state.hubspot.tokens.problem().is_none() && state.hubspot.developer().is_some();
+        let wait = match inbox {
+            Some(inbox) if startable => {
+                let provisioner = Provisioner {
+                    hubspot: &state.hubspot,
+                    store: &state.store,
+                    state: &state.provision,
+                    webhook_url: &webhook_url,
+                    inbox_id: &inbox,
+                    listing_backoff: policy.base_delay(1),
+                };
+                match provisioner.run().await {
+                    Ok(_) => {
+                        failures = 0;
+                        None
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        tracing::warn!(
+                            step = e.step,
+                            error = e.error,
+                            "provisioning failed; will retry"
+                        );
+                        state.provision.set(ProvisionStatus::Failed {
+                            step: e.step,
+                            message: e.error,
+                        });
+                        Some(policy.base_delay(failures).min(Duration::from_secs(300)))
+                    }
+                }
+            }
+            _ => {
+                if state.provision.ready().is_none() {
+                    state.provision.set(ProvisionStatus::Waiting);
+                }
+                Some(Duration::from_secs(1))
+            }
+        };
+        // After success, run again only when the HubSpot connection changes.
+        tokio::select! {
+            _ = state.hubspot.tokens.changed.notified() => {}
+            _ = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(3600))), if wait.is_some() => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! `/api/v1`: the bot's API. Handlers verify, persist (one transaction), flush, answer;
+//! nothing here calls HubSpot.
+
+use super::messages::{Content, HistoryLine, Speaker};
+use super::validate::{self, UserBody};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::store::{
+    MessageOutcome, NewSession, Session, SessionOutcome, SessionStatus, StopOutcome, User,
+};
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use chrono::{SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::future::{Ready, ready};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .route("/users", web::post().to(create_user))
+            .route("/sessions", web::post().to(create_session))
+            .route("/sessions/{id}", web::get().to(get_session))
+            .route("/sessions/{id}/messages", web::post().to(send_message))
+            .route("/sessions/{id}/stop", web::post().to(stop_session)),
+    );
+}
+
+/// Proof that the request carried the bot's API key.
+pub struct BotAuth;
+
+impl FromRequest for BotAuth {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .expect("app state is registered");
+        let presented = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        ready(match (state.bot_api_key(), presented) {
+            (None, _) => Err(ApiError::unauthorized(
+                "no bot API key is configured yet; finish the setup wizard or set bot.api_key",
+            )),
+            (_, None) => Err(ApiError::unauthorized(
+                "missing `Authorization: Bearer <api key>`",
+            )),
+            (Some(key), Some(given)) if constant_time_eq(key.expose(), given) => Ok(BotAuth),
+            _ => Err(ApiError::unauthorized("wrong API key")),
+        })
+    }
+}
+
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+fn rfc3339(t: chrono::DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn user_json(user: &User) -> Value {
+    let mut v = json!({"userId": user.id, "name": user.name});
+    if let Some(e) = &user.email {
+        v["email"] = json!(e);
+    }
+    if let Some(p) = &user.phone {
+        v["phone"] = json!(p);
+    }
+    v
+}
+
+pub fn session_json(s: &Session) -> Value {
+    let mut v = json!({
+        "sessionId": s.id,
+        "status": s.status,
+        "userId": s.user_id,
+        "createdAt": rfc3339(s.created_at),
+    });
+    let optional = [
+        (
+            "hubspotThreadId",
+            s.hubspot_thread_id.as_ref().map(|t| json!(t)),
+        ),
+        ("agent", s.agent.as_ref().map(|a| json!(a))),
+        ("closedAt", s.closed_at.map(|t| json!(rfc3339(t)))),
+        ("closedBy", s.closed_by.map(|b| json!(b))),
+        ("externalId", s.external_id.as_ref().map(|e| json!(e))),
+        (
+            "error",
+            s.failure
+                .as_ref()
+                .map(|f| json!({"code": f.code, "message": f.message})),
+        ),
+    ];
+    for (key, value) in optional {
+        if let Some(value) = value {
+            v[key] = value;
+        }
+    }
+    v
+}
+
+async fn create_user(
+    _: BotAuth,
+    state: web::Data<AppState>,
+    body: web::Json<UserBody>,
+) -> Result<HttpResponse, ApiError> {
+    let input = validate::user(body.into_inner())?;
+    let (user, created) = state.store.upsert_user(&input, Utc::now())?;
+    state.store.flush().await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(HttpResponse::build(status).json(user_json(&user)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionBody {
+    user_id: Option<String>,
+    user: Option<UserBody>,
+    title: Option<String>,
+    description: Option<String>,
+    #[serde(default)]
+    message_history: Vec<HistoryItem>,
+    external_id: Option<String>,
+    inbox_id: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct HistoryItem {
+    source: HistorySource,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    payload: Value,
+}
+
+#[derive(Deserialize)]
+struct HistorySource {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+const MAX_HISTORY: usize = 500;
+
+fn history(items: Vec<HistoryItem>) -> Result<Vec<HistoryLine>, ApiError> {
+    if items.len() > MAX_HISTORY {
+        return Err(ApiError::invalid(
+            "history-too-long",
+            format!("messageHistory holds at most {MAX_HISTORY} items"),
+        ));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let speaker = match item.source.kind.as_str() {
+                "user" => Speaker::User,
+                "bot" => Speaker::Bot,
+                other => {
+                    return Err(ApiError::invalid(
+                        "invalid-history",
+                        format!(
+                            "messageHistory[{i}].source.type `{other}` must be `user` or `bot`"
+                        ),
+                    ));
+                }
+            };
+            let content = Content::parse(&item.kind, item.payload).map_err(|e| ApiError {
+                message: format!("messageHistory[{i}]: {}", e.message),
+                ..e
+            })?;
+            Ok(HistoryLine { speaker, content })
+        })
+        .collect()
+}
+
+async fn create_session(
+    _: BotAuth,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<SessionBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let idempotency_key = req
+        .headers()
+        .get("idempotency-key")
+        .map(|v| v.to_str().map(str::to_string))
+        .transpose()
+        .map_err(|_| ApiError::bad_request("Idempotency-Key must be text"))?;
+    let idempotency_key = validate::client_id("Idempotency-Key", idempotency_key)?;
+    let external_id = validate::client_id("externalId", body.external_id)?;
+    let title = validate::optional_text("title", body.title, 500)?;
+    let description = validate::optional_text("description", body.description, 10_000)?;
+    let history = history(body.message_history)?;
+    if let Some(inbox) = body.inbox_id {
+        let inbox = match inbox {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            _ => return Err(ApiError::bad_request("inboxId must be a string")),
+        };
+        if state.inbox_id().as_deref() != Some(inbox.as_str()) {
+            return Err(ApiError::invalid(
+                "unknown-inbox",
+                format!("inbox `{inbox}` is not the inbox handoff is connected to"),
+            ));
+        }
+    }
+    let user_id = match (body.user_id, body.user) {
+        (Some(id), _) => {
+            if state.store.user(&id)?.is_none() {
+                return Err(ApiError::invalid("unknown-user", format!("no user `{id}`")));
+            }
+            id
+        }
+        (None, Some(user)) => {
+            let input = validate::user(user)?;
+            state.store.upsert_user(&input, Utc::now())?.0.id
+        }
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "user-required",
+                "give `userId` or `user`",
+            ));
+        }
+    };
+    let new = NewSession {
+        user_id,
+        title,
+        description,
+        external_id,
+        idempotency_key,
+        history,
+    };
+    let session = match state.store.create_session(&new, Utc::now())? {
+        SessionOutcome::Created(s) => {
+            state.hubspot_outbox.lane_changed(&s.id)?;
+            tracing::info!(session = s.id, "session opened");
+            s
+        }
+        SessionOutcome::Existing(s) => s,
+    };
+    state.store.flush().await?;
+    Ok(HttpResponse::Accepted().json(json!({"sessionId": session.id, "status": session.status})))
+}
+
+async fn get_session(
+    _: BotAuth,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let session = state
+        .store
+        .session(&id)?
+        .ok_or_else(|| ApiError::not_found("session"))?;
+    Ok(HttpResponse::Ok().json(session_json(&session)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageBody {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    payload: Value,
+    message_id: Option<String>,
+}
+
+async fn send_message(
+    _: BotAuth,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<MessageBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let message_id = validate::client_id("messageId", body.message_id)?;
+    let content = Content::parse(&body.kind, body.payload)?;
+    if !matches!(content, Content::Text { .. }) {
+        return Err(ApiError::invalid(
+            "unsupported-message-type",
+            format!("`{}` messages are not supported yet; send text", body.kind),
+        ));
+    }
+    let outcome = state
+        .store
+        .add_message(&id, message_id.as_deref(), &content, Utc::now())?;
+    let message_id = match outcome {
+        MessageOutcome::Queued(m) => {
+            state.hubspot_outbox.lane_changed(&id)?;
+            m
+        }
+        MessageOutcome::Duplicate(m) => m,
+        MessageOutcome::NotFound => return Err(ApiError::not_found("session")),
+        MessageOutcome::Final(status) => {
+            return Err(ApiError::conflict(
+                "session-closed",
+                match status {
+                    SessionStatus::Failed => "the session failed; start a new one",
+                    _ => "the session is closed; start a new one",
+                },
+            ));
+        }
+    };
+    state.store.flush().await?;
+    Ok(HttpResponse::Accepted().json(json!({"messageId": message_id})))
+}
+
+#[derive(Deserialize, Default)]
+struct StopBody {
+    reason: Option<String>,
+}
+
+async fn stop_session(
+    _: BotAuth,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    // The body is optional here: `POST …/stop` with nothing is a plain stop.
+    let body: StopBody = if body.iter().all(u8::is_ascii_whitespace) {
+        StopBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+    };
+    let reason = validate::optional_text("reason", body.reason, 1000)?;
+    let session = match state
+        .store
+        .stop_session(&id, reason.as_deref(), Utc::now())?
+    {
+        StopOutcome::Stopped(s) => {
+            state.hubspot_outbox.lane_changed(&id)?;
+            tracing::info!(session = s.id, "session stopped by the bot");
+            s
+        }
+        StopOutcome::AlreadyFinal(s) => s,
+        StopOutcome::NotFound => return Err(ApiError::not_found("session")),
+    };
+    state.store.flush().await?;
+    Ok(HttpResponse::Accepted().json(json!({"sessionId": session.id, "status": session.status})))
+}

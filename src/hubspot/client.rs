@@ -1,0 +1,305 @@
+//! One shared HTTP client for HubSpot: authentication, proactive rate limiting, and error
+//! classification. Every non-2xx is logged with HubSpot's correlation id, category and
+//! message, never with a token or key.
+
+use super::error::HubSpotError;
+use super::oauth::TokenManager;
+use super::ratelimit::RateLimiter;
+use crate::secret::Secret;
+use parking_lot::RwLock;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The developer-level credentials for channel and app-webhook settings.
+#[derive(Clone, Debug)]
+pub struct DeveloperCredentials {
+    pub app_id: String,
+    pub api_key: Secret,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// The portal's OAuth access token.
+    Bearer,
+    /// The developer API key (`hapikey`) and `appId`, for app-level settings.
+    Developer,
+    /// The portal's OAuth token plus `appId` (custom channel CRUD accepts this too).
+    BearerWithApp,
+}
+
+pub struct HubSpot {
+    http: reqwest::Client,
+    api_base: String,
+    pub limiter: RateLimiter,
+    pub tokens: TokenManager,
+    developer: RwLock<Option<DeveloperCredentials>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ErrorBody {
+    message: Option<String>,
+    category: Option<String>,
+    sub_category: Option<String>,
+    correlation_id: Option<String>,
+    policy_name: Option<String>,
+}
+
+/// Builds the one outbound HTTP client: rustls, timeouts, a user agent, and no redirects
+/// (neither HubSpot nor the bot has a reason to redirect us, and following one would
+/// resend credentials to wherever it points).
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("handoff/", env!("CARGO_PKG_VERSION")))
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(10).min(timeout))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("the HTTP client configuration is static")
+}
+
+/// A reqwest error without its URL, which can carry `hapikey`.
+pub(crate) fn transport_error(e: &reqwest::Error) -> HubSpotError {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    HubSpotError::Transient {
+        status: None,
+        message: format!(
+            "{kind}: {}",
+            std::error::Error::source(e)
+                .map(|s| s.to_string())
+                .unwrap_or_default()
+        ),
+        retry_after: None,
+    }
+}
+
+/// HubSpot's documented retryable statuses, and every other 4xx as permanent.
+pub(crate) fn classify_status(
+    status: u16,
+    retry_after: Option<Duration>,
+    message: String,
+) -> HubSpotError {
+    match status {
+        423 => HubSpotError::Transient {
+            status: Some(status),
+            message,
+            // "wait at least 2 seconds"
+            retry_after: Some(
+                retry_after
+                    .unwrap_or(Duration::from_secs(2))
+                    .max(Duration::from_secs(2)),
+            ),
+        },
+        429 | 477 | 500..=599 => HubSpotError::Transient {
+            status: Some(status),
+            message,
+            retry_after,
+        },
+        _ => HubSpotError::Permanent {
+            status,
+            category: None,
+            message,
+        },
+    }
+}
+
+fn header<T: std::str::FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    // HubSpot sends seconds; an HTTP date is possible in principle but not seen.
+    header::<f64>(headers, "retry-after")
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(86_400.0)))
+}
+
+impl HubSpot {
+    pub fn new(
+        http: reqwest::Client,
+        api_base: &str,
+        rate_limit_per_10s: u32,
+        store: crate::store::Store,
+    ) -> Self {
+        let api_base = api_base.trim_end_matches('/').to_string();
+        HubSpot {
+            tokens: TokenManager::new(http.clone(), &api_base, store),
+            limiter: RateLimiter::new(rate_limit_per_10s),
+            http,
+            api_base,
+            developer: RwLock::new(None),
+        }
+    }
+
+    pub fn set_developer(&self, developer: DeveloperCredentials) {
+        *self.developer.write() = Some(developer);
+    }
+
+    pub fn developer(&self) -> Option<DeveloperCredentials> {
+        self.developer.read().clone()
+    }
+
+    /// Calls the HubSpot API and decodes a JSON answer (`null` for an empty one).
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        auth: Auth,
+    ) -> Result<T, HubSpotError> {
+        let bytes = self.call_raw(method, path, query, body, auth).await?;
+        let value: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+        serde_json::from_slice(value).map_err(|e| HubSpotError::Unexpected(format!("{path}: {e}")))
+    }
+
+    async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        auth: Auth,
+    ) -> Result<bytes::Bytes, HubSpotError> {
+        let mut refreshed_after_401 = false;
+        loop {
+            let mut request = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.api_base))
+                .query(query);
+            let mut bearer = None;
+            if matches!(auth, Auth::Bearer | Auth::BearerWithApp) {
+                let token = self.tokens.access_token().await?;
+                request = request.bearer_auth(token.expose());
+                bearer = Some(token);
+            }
+            if matches!(auth, Auth::Developer | Auth::BearerWithApp) {
+                let dev = self.developer().ok_or(HubSpotError::NotConnected)?;
+                request = request.query(&[("appId", dev.app_id.as_str())]);
+                if auth == Auth::Developer {
+                    request = request.query(&[("hapikey", dev.api_key.expose())]);
+                }
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let permit = self.limiter.acquire().await;
+            let response = request.send().await.map_err(|e| transport_error(&e));
+            let response = match response {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(%method, path, error = %e, "HubSpot call failed");
+                    return Err(e);
+                }
+            };
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response.bytes().await.map_err(|e| transport_error(&e))?;
+            drop(permit);
+            self.limiter.observe(
+                header(&headers, "x-hubspot-ratelimit-max"),
+                header(&headers, "x-hubspot-ratelimit-remaining"),
+            );
+            if status.is_success() {
+                return Ok(body);
+            }
+            let error: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();
+            let correlation_id = error
+                .correlation_id
+                .clone()
+                .or_else(|| header(&headers, "x-hubspot-correlation-id"));
+            tracing::warn!(
+                %method,
+                path,
+                status = status.as_u16(),
+                correlation_id = correlation_id.as_deref().unwrap_or("-"),
+                category = error.category.as_deref().unwrap_or("-"),
+                sub_category = error.sub_category.as_deref().unwrap_or("-"),
+                message = error.message.as_deref().unwrap_or("-"),
+                "HubSpot answered an error"
+            );
+            if status == StatusCode::UNAUTHORIZED
+                && let Some(used) = &bearer
+                && !refreshed_after_401
+            {
+                // Usually an expired token: refresh once and try again.
+                refreshed_after_401 = true;
+                self.tokens.invalidate(used).await;
+                continue;
+            }
+            let message = error
+                .message
+                .clone()
+                .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                return Err(self.rate_limited(&headers, error.policy_name.as_deref()));
+            }
+            return Err(
+                match classify_status(status.as_u16(), retry_after(&headers), message) {
+                    HubSpotError::Permanent {
+                        status, message, ..
+                    } => HubSpotError::Permanent {
+                        status,
+                        category: error.category,
+                        message,
+                    },
+                    other => other,
+                },
+            );
+        }
+    }
+
+    /// A 429 pauses every HubSpot call: for `Retry-After` when given, else the interval
+    /// header, else ten seconds (one full window).
+    fn rate_limited(&self, headers: &HeaderMap, policy: Option<&str>) -> HubSpotError {
+        let wait = retry_after(headers)
+            .or_else(|| {
+                header::<u64>(headers, "x-hubspot-ratelimit-interval-milliseconds")
+                    .map(Duration::from_millis)
+            })
+            .unwrap_or(super::ratelimit::WINDOW);
+        if policy == Some("DAILY") {
+            tracing::error!("HubSpot's daily API limit is reached");
+        }
+        self.limiter.pause_until(Instant::now() + wait);
+        HubSpotError::RateLimited { retry_after: wait }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_classified_as_documented() {
+        for s in [423, 429, 477, 500, 502, 503, 504, 521, 524] {
+            assert!(
+                !classify_status(s, None, String::new()).is_permanent(),
+                "{s}"
+            );
+        }
+        for s in [400, 403, 404, 409, 414] {
+            assert!(
+                classify_status(s, None, String::new()).is_permanent(),
+                "{s}"
+            );
+        }
+        let HubSpotError::Transient { retry_after, .. } = classify_status(423, None, String::new())
+        else {
+            panic!()
+        };
+        assert_eq!(retry_after, Some(Duration::from_secs(2)));
+    }
+}

@@ -1,0 +1,14 @@
+//! Everything that talks to HubSpot: OAuth, the rate-limited client, the endpoints,
+//! provisioning, and the outbox deliverer that publishes messages.
+
+pub mod api;
+pub mod client;
+pub mod compose;
+pub mod error;
+pub mod oauth;
+pub mod provision;
+pub mod publisher;
+pub mod ratelimit;
+
+pub use client::{HubSpot, http_client};
+pub use error::HubSpotError;

@@ -1,0 +1,313 @@
+//! OAuth tokens: the refresh token lives in the store; the access token is cached in
+//! memory with its expiry and refreshed ahead of it (and once after a 401). A rotated
+//! refresh token is persisted before it is used. `invalid_grant` switches handoff into
+//! "reauthorization required" until a new refresh token arrives; queued work waits.
+
+use super::error::HubSpotError;
+use crate::secret::Secret;
+use crate::store::{OAuthState, Store};
+use parking_lot::{Mutex, RwLock};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+#[derive(Clone, Debug)]
+pub struct AppCredentials {
+    pub client_id: String,
+    pub client_secret: Secret,
+}
+
+/// Why HubSpot calls cannot be made, for `/readyz` and the dashboard.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthProblem {
+    NotConfigured,
+    ReauthorizationRequired(String),
+    /// HubSpot refused the client id or secret.
+    CredentialsRefused(String),
+}
+
+struct AccessToken {
+    token: Secret,
+    refresh_at: Instant,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    expires_in: u64,
+    refresh_token: Option<String>,
+    hub_id: Option<u64>,
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct TokenError {
+    error: Option<String>,
+    status: Option<String>,
+    message: Option<String>,
+    error_description: Option<String>,
+}
+
+pub struct TokenManager {
+    http: reqwest::Client,
+    token_url: String,
+    store: Store,
+    credentials: RwLock<Option<AppCredentials>>,
+    cache: tokio::sync::Mutex<Option<AccessToken>>,
+    refused: Mutex<Option<String>>,
+    /// Woken when a new refresh token or new credentials arrive.
+    pub changed: Notify,
+}
+
+/// A fingerprint of a refresh token, so the store can tell whether the configured token
+/// changed without keeping a second copy of it.
+pub fn fingerprint(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl TokenManager {
+    pub fn new(http: reqwest::Client, api_base: &str, store: Store) -> Self {
+        TokenManager {
+            http,
+            token_url: format!("{}/oauth/v1/token", api_base.trim_end_matches('/')),
+            store,
+            credentials: RwLock::new(None),
+            cache: tokio::sync::Mutex::new(None),
+            refused: Mutex::new(None),
+            changed: Notify::new(),
+        }
+    }
+
+    pub fn set_credentials(&self, credentials: AppCredentials) {
+        *self.credentials.write() = Some(credentials);
+        *self.refused.lock() = None;
+        self.changed.notify_waiters();
+    }
+
+    pub fn credentials(&self) -> Option<AppCredentials> {
+        self.credentials.read().clone()
+    }
+
+    /// Adopts the refresh token from the configuration, unless the store already holds the
+    /// state that grew from this same token (possibly rotated since).
+    pub fn adopt_configured_token(&self, token: &Secret) -> Result<(), crate::store::StoreError> {
+        let fp = fingerprint(token.expose());
+        let current = self.store.oauth_state()?;
+        if current
+            .as_ref()
+            .and_then(|s| s.config_fingerprint.as_deref())
+            == Some(fp.as_str())
+        {
+            return Ok(());
+        }
+        self.store.set_oauth_state(&OAuthState {
+            refresh_token: token.expose().to_string(),
+            hub_id: current.and_then(|s| s.hub_id),
+            scopes: vec![],
+            reauthorization_required: false,
+            config_fingerprint: Some(fp),
+        })
+    }
+
+    /// Stores a new refresh token (from the wizard's OAuth flow or a reconnect) and resumes
+    /// work that waited for it.
+    pub async fn connect(
+        &self,
+        refresh_token: &str,
+        hub_id: Option<u64>,
+        scopes: Vec<String>,
+    ) -> Result<(), crate::store::StoreError> {
+        let fingerprint = self.store.oauth_state()?.and_then(|s| s.config_fingerprint);
+        self.store.set_oauth_state(&OAuthState {
+            refresh_token: refresh_token.to_string(),
+            hub_id,
+            scopes,
+            reauthorization_required: false,
+            config_fingerprint: fingerprint,
+        })?;
+        self.store.flush().await?;
+        *self.cache.lock().await = None;
+        self.changed.notify_waiters();
+        Ok(())
+    }
+
+    pub fn problem(&self) -> Option<AuthProblem> {
+        if self.credentials.read().is_none() {
+            return Some(AuthProblem::NotConfigured);
+        }
+        match self.store.oauth_state() {
+            Ok(Some(state)) if state.reauthorization_required => {
+                return Some(AuthProblem::ReauthorizationRequired(
+                    "HubSpot refused the refresh token; connect HubSpot again".into(),
+                ));
+            }
+            Ok(Some(_)) => {}
+            _ => return Some(AuthProblem::NotConfigured),
+        }
+        self.refused
+            .lock()
+            .clone()
+            .map(AuthProblem::CredentialsRefused)
+    }
+
+    pub fn portal_id(&self) -> Option<u64> {
+        self.store
+            .oauth_state()
+            .ok()
+            .flatten()
+            .and_then(|s| s.hub_id)
+    }
+
+    /// A valid access token, refreshing it when it is close to expiry. Concurrent callers
+    /// share one refresh.
+    pub async fn access_token(&self) -> Result<Secret, HubSpotError> {
+        let mut cache = self.cache.lock().await;
+        if let Some(t) = cache.as_ref()
+            && Instant::now() < t.refresh_at
+        {
+            return Ok(t.token.clone());
+        }
+        let fresh = self.refresh().await?;
+        let token = fresh.token.clone();
+        *cache = Some(fresh);
+        Ok(token)
+    }
+
+    /// Forgets `used` after HubSpot answered 401 to it, so the next call refreshes.
+    pub async fn invalidate(&self, used: &Secret) {
+        let mut cache = self.cache.lock().await;
+        if cache.as_ref().is_some_and(|t| &t.token == used) {
+            *cache = None;
+        }
+    }
+
+    async fn refresh(&self) -> Result<AccessToken, HubSpotError> {
+        let credentials = self.credentials().ok_or(HubSpotError::NotConnected)?;
+        let state = self
+            .store
+            .oauth_state()
+            .map_err(|e| HubSpotError::Unexpected(e.to_string()))?
+            .ok_or(HubSpotError::NotConnected)?;
+        if state.reauthorization_required {
+            return Err(HubSpotError::ReauthorizationRequired(
+                "refresh token was refused".into(),
+            ));
+        }
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("client_id", credentials.client_id.as_str()),
+            ("client_secret", credentials.client_secret.expose()),
+            ("refresh_token", state.refresh_token.as_str()),
+        ];
+        let sent = Instant::now();
+        let response = self
+            .http
+            .post(&self.token_url)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| super::client::transport_error(&e))?;
+        let status = response.status();
+        let body = response.bytes().await.unwrap_or_default();
+        if status.is_success() {
+            let parsed: TokenResponse = serde_json::from_slice(&body)
+                .map_err(|e| HubSpotError::Unexpected(format!("token response: {e}")))?;
+            *self.refused.lock() = None;
+            self.persist_refreshed(state, &parsed).await?;
+            let lifetime = Duration::from_secs(parsed.expires_in);
+            // Refresh ahead: a tenth of the lifetime (at least a minute), never more than half.
+            let margin = (lifetime / 10)
+                .max(Duration::from_secs(60))
+                .min(lifetime / 2);
+            tracing::info!(
+                expires_in = parsed.expires_in,
+                "HubSpot access token refreshed"
+            );
+            return Ok(AccessToken {
+                token: Secret::new(parsed.access_token),
+                refresh_at: sent + lifetime - margin,
+            });
+        }
+        let err: TokenError = serde_json::from_slice(&body).unwrap_or_default();
+        let message = err
+            .error_description
+            .or(err.message)
+            .unwrap_or_else(|| format!("HTTP {status}"));
+        let code = err.error.as_deref().unwrap_or("");
+        let legacy = err.status.as_deref().unwrap_or("");
+        tracing::warn!(
+            status = status.as_u16(),
+            error = code,
+            hubspot_status = legacy,
+            message,
+            "HubSpot token refresh failed"
+        );
+        if code == "invalid_grant" || matches!(legacy, "BAD_REFRESH_TOKEN" | "BAD_HUB") {
+            self.mark_reauthorization_required(state).await;
+            return Err(HubSpotError::ReauthorizationRequired(message));
+        }
+        if code == "invalid_client" || legacy.starts_with("BAD_CLIENT") {
+            *self.refused.lock() = Some(message.clone());
+            return Err(HubSpotError::Permanent {
+                status: status.as_u16(),
+                category: Some(legacy.to_string()),
+                message,
+            });
+        }
+        Err(super::client::classify_status(
+            status.as_u16(),
+            None,
+            message,
+        ))
+    }
+
+    async fn persist_refreshed(
+        &self,
+        mut state: OAuthState,
+        parsed: &TokenResponse,
+    ) -> Result<(), HubSpotError> {
+        let mut changed = false;
+        if let Some(rotated) = &parsed.refresh_token
+            && *rotated != state.refresh_token
+        {
+            state.refresh_token = rotated.clone();
+            changed = true;
+        }
+        if parsed.hub_id.is_some() && parsed.hub_id != state.hub_id {
+            state.hub_id = parsed.hub_id;
+            changed = true;
+        }
+        if !parsed.scopes.is_empty() && parsed.scopes != state.scopes {
+            state.scopes = parsed.scopes.clone();
+            changed = true;
+        }
+        if changed {
+            // The old refresh token may already be dead: the new one must survive a crash.
+            let stored = self.store.set_oauth_state(&state);
+            let flushed = match stored {
+                Ok(()) => self.store.flush().await,
+                Err(e) => Err(e),
+            };
+            flushed.map_err(|e| {
+                HubSpotError::Unexpected(format!("cannot store the refresh token: {e}"))
+            })?;
+        }
+        Ok(())
+    }
+
+    async fn mark_reauthorization_required(&self, mut state: OAuthState) {
+        state.reauthorization_required = true;
+        if let Err(e) = self.store.set_oauth_state(&state) {
+            tracing::error!(error = %e, "cannot record that reauthorization is required");
+            return;
+        }
+        let _ = self.store.flush().await;
+        tracing::error!(
+            "HubSpot refused the refresh token: reauthorization required; queued work is kept"
+        );
+    }
+}

@@ -1,0 +1,230 @@
+//! Delivers HubSpot outbox jobs: publishes INCOMING messages through the custom channel
+//! and closes threads. Each job is one idempotent step: a publish carries an
+//! `integrationIdempotencyId` derived from our message id, so a retry cannot duplicate it.
+
+use super::client::HubSpot;
+use super::compose::{self, Composed};
+use super::error::HubSpotError;
+use super::provision::{ProvisionState, Provisioned};
+use crate::outbox::worker::{Deliver, Outcome};
+use crate::outbox::{Job, OutboxItem};
+use crate::store::{Session, SessionFailure, SessionStatus, Store, User};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Publisher {
+    pub hubspot: Arc<HubSpot>,
+    pub store: Store,
+    pub provision: Arc<ProvisionState>,
+}
+
+/// A step failed: how the outbox should treat it.
+struct Stop(Outcome);
+
+impl From<HubSpotError> for Stop {
+    fn from(e: HubSpotError) -> Self {
+        Stop(e.outcome())
+    }
+}
+
+impl From<crate::store::StoreError> for Stop {
+    fn from(e: crate::store::StoreError) -> Self {
+        Stop(Outcome::Retry {
+            error: format!("store: {e}"),
+            retry_after: None,
+        })
+    }
+}
+
+fn permanent(reason: impl Into<String>) -> Stop {
+    Stop(Outcome::Permanent(reason.into()))
+}
+
+impl Deliver for Publisher {
+    fn available(&self) -> bool {
+        self.provision.ready().is_some() && self.hubspot.tokens.problem().is_none()
+    }
+
+    async fn deliver(&self, item: &OutboxItem) -> Outcome {
+        match self.try_deliver(item).await {
+            Ok(()) => Outcome::Delivered,
+            Err(Stop(outcome)) => outcome,
+        }
+    }
+
+    async fn dead_lettered(&self, item: &OutboxItem, reason: &str) {
+        if let Job::StartSession { .. } = item.job {
+            // HubSpot refused the session itself: it can never open.
+            let failed = self.store.update_session(&item.lane, |s| {
+                if !s.status.is_final() {
+                    s.status = SessionStatus::Failed;
+                    s.closed_at = Some(chrono::Utc::now());
+                }
+                s.failure = Some(SessionFailure {
+                    code: "hubspot-rejected".into(),
+                    message: reason.to_string(),
+                });
+            });
+            if let Err(e) = failed {
+                tracing::error!(session = item.lane, error = %e, "cannot mark the session failed");
+            }
+        }
+    }
+}
+
+impl Publisher {
+    async fn try_deliver(&self, item: &OutboxItem) -> Result<(), Stop> {
+        let target = self.provision.ready().ok_or_else(|| {
+            Stop(Outcome::Deferred {
+                reason: "HubSpot is not provisioned".into(),
+                after: Duration::from_secs(1),
+            })
+        })?;
+        let session = self
+            .store
+            .session(&item.lane)?
+            .ok_or_else(|| permanent("the session no longer exists"))?;
+        if session.status == SessionStatus::Failed {
+            let why = session
+                .failure
+                .as_ref()
+                .map(|f| f.message.as_str())
+                .unwrap_or("unknown");
+            return Err(permanent(format!("the session failed earlier: {why}")));
+        }
+        let user = self
+            .store
+            .user(&session.user_id)?
+            .ok_or_else(|| permanent("the session's user no longer exists"))?;
+        match &item.job {
+            Job::StartSession {
+                message_id,
+                history,
+            } => {
+                let contact = self.find_contact(&user).await?;
+                let composed = compose::first_message(&session, &user, history);
+                let mut body = self.message_body(&target, &session, &user, message_id, &composed);
+                if let Some(id) = contact.as_deref().and_then(|c| c.parse::<i64>().ok()) {
+                    body["associateWithContactId"] = json!(id);
+                }
+                let published = self.hubspot.publish(&target.channel_id, &body).await?;
+                let thread = published.conversations_thread_id;
+                let account = target.account_id.clone();
+                self.store.update_session(&session.id, |s| {
+                    if s.hubspot_thread_id.is_none() {
+                        s.hubspot_thread_id = thread.clone();
+                    }
+                    s.channel_account_id.get_or_insert_with(|| account.clone());
+                    if s.status == SessionStatus::Pending {
+                        s.status = SessionStatus::Open;
+                    }
+                })?;
+                tracing::info!(session = session.id, thread = ?thread, contact = ?contact, "session published to HubSpot");
+            }
+            Job::Publish {
+                message_id,
+                content,
+            } => {
+                let text = content.summary();
+                let composed = Composed {
+                    rich_text: compose::escape_html(&text),
+                    text,
+                };
+                let body = self.message_body(&target, &session, &user, message_id, &composed);
+                self.hubspot.publish(&target.channel_id, &body).await?;
+            }
+            Job::Note { message_id, text } => {
+                let composed = Composed {
+                    rich_text: format!("<p><em>{}</em></p>", compose::escape_html(text)),
+                    text: text.clone(),
+                };
+                let body = self.message_body(&target, &session, &user, message_id, &composed);
+                self.hubspot.publish(&target.channel_id, &body).await?;
+            }
+            Job::CloseThread => {
+                let thread = session
+                    .hubspot_thread_id
+                    .as_deref()
+                    .ok_or_else(|| permanent("the session never got a HubSpot thread"))?;
+                self.hubspot.set_thread_status(thread, "CLOSED").await?;
+                tracing::info!(session = session.id, thread, "HubSpot thread closed");
+            }
+        }
+        Ok(())
+    }
+
+    fn message_body(
+        &self,
+        target: &Provisioned,
+        session: &Session,
+        user: &User,
+        message_id: &str,
+        composed: &Composed,
+    ) -> Value {
+        let (kind, value) = match (&user.email, &user.phone) {
+            (Some(email), _) => ("HS_EMAIL_ADDRESS", email.as_str()),
+            (None, Some(phone)) => ("HS_PHONE_NUMBER", phone.as_str()),
+            (None, None) => ("CHANNEL_SPECIFIC_OPAQUE_ID", user.id.as_str()),
+        };
+        json!({
+            "type": "MESSAGE",
+            "messageDirection": "INCOMING",
+            "channelAccountId": session.channel_account_id.as_deref().unwrap_or(&target.account_id),
+            "integrationThreadId": session.integration_thread_id,
+            "integrationIdempotencyId": format!("{}:{message_id}", session.id),
+            "text": composed.text,
+            "richText": composed.rich_text,
+            "senders": [{
+                "name": compose::display_name(user),
+                "deliveryIdentifier": {"type": kind, "value": value}
+            }],
+            "recipients": [],
+            "attachments": []
+        })
+    }
+
+    /// The CRM contact with the user's email or phone. A contact that cannot be looked up
+    /// (e.g. a missing scope) does not stop the session: it opens unassociated.
+    async fn find_contact(&self, user: &User) -> Result<Option<String>, Stop> {
+        let national = user.phone.as_deref().and_then(national_number);
+        let mut filters: Vec<(&str, &str)> = Vec::new();
+        if let Some(email) = user.email.as_deref() {
+            filters.push(("email", email));
+        }
+        if let Some(n) = national.as_deref() {
+            // HubSpot's searchable phone properties hold the number without country code.
+            filters.push(("hs_searchable_calculated_phone_number", n));
+            filters.push(("hs_searchable_calculated_mobile_number", n));
+        }
+        match self.hubspot.search_contact(&filters).await {
+            Ok(found) => Ok(found),
+            Err(e) if e.is_permanent() => {
+                tracing::warn!(error = %e, "contact search refused; publishing without a contact");
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The national significant number of an E.164 phone number ("+14155550123" → "4155550123").
+pub fn national_number(e164: &str) -> Option<String> {
+    let parsed = phonenumber::parse(None, e164).ok()?;
+    Some(parsed.national().value().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn national_numbers_drop_the_country_code() {
+        assert_eq!(
+            super::national_number("+14155550123").as_deref(),
+            Some("4155550123")
+        );
+        assert_eq!(
+            super::national_number("+442071838750").as_deref(),
+            Some("2071838750")
+        );
+    }
+}

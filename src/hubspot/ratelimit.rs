@@ -1,0 +1,193 @@
+//! Proactive rate limiting for HubSpot's rolling 10-second window.
+//!
+//! A token bucket that allows a full burst can put more than the limit into one rolling
+//! window, so this keeps the actual calls: a call occupies its slot from the moment it is
+//! sent until 10 s after its answer arrived. HubSpot stamps a call somewhere between those
+//! two instants, so counting this way can only over-count, never under-count.
+//!
+//! Account-wide pauses (a 429's `Retry-After`) and HubSpot's own `Remaining` header slow
+//! every caller down.
+
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::time::Instant;
+
+pub const WINDOW: Duration = Duration::from_secs(10);
+
+struct Slot {
+    id: u64,
+    /// `None` while the call is in flight (it counts as "now").
+    done_at: Option<Instant>,
+}
+
+struct State {
+    limit: usize,
+    slots: VecDeque<Slot>,
+    next_id: u64,
+    paused_until: Option<Instant>,
+}
+
+pub struct RateLimiter {
+    configured: usize,
+    state: Mutex<State>,
+    /// Waiters queue here so they are served in order.
+    turnstile: tokio::sync::Mutex<()>,
+}
+
+/// One call's place in the window; finish it when the answer arrives (dropping does too).
+pub struct Permit<'a> {
+    limiter: &'a RateLimiter,
+    id: u64,
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let mut st = self.limiter.state.lock();
+        let now = Instant::now();
+        if let Some(slot) = st.slots.iter_mut().find(|s| s.id == self.id) {
+            slot.done_at = Some(now);
+        }
+    }
+}
+
+impl RateLimiter {
+    pub fn new(limit_per_window: u32) -> Self {
+        let limit = limit_per_window.max(1) as usize;
+        RateLimiter {
+            configured: limit,
+            state: Mutex::new(State {
+                limit,
+                slots: VecDeque::new(),
+                next_id: 0,
+                paused_until: None,
+            }),
+            turnstile: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Waits until one more call fits in the window (and no pause is on), then takes a slot.
+    pub async fn acquire(&self) -> Permit<'_> {
+        let _turn = self.turnstile.lock().await;
+        loop {
+            let wait_until = {
+                let mut st = self.state.lock();
+                let now = Instant::now();
+                match st.paused_until {
+                    Some(until) if until > now => Some(until),
+                    _ => {
+                        st.paused_until = None;
+                        st.slots
+                            .retain(|s| s.done_at.is_none_or(|t| t + WINDOW > now));
+                        if st.slots.len() < st.limit {
+                            let id = st.next_id;
+                            st.next_id += 1;
+                            st.slots.push_back(Slot { id, done_at: None });
+                            return Permit { limiter: self, id };
+                        }
+                        // Full: wait for the earliest finished slot to leave the window, or
+                        // poll shortly when all are still in flight.
+                        st.slots
+                            .iter()
+                            .filter_map(|s| s.done_at)
+                            .min()
+                            .map(|t| t + WINDOW)
+                            .or(Some(now + Duration::from_millis(20)))
+                    }
+                }
+            };
+            if let Some(t) = wait_until {
+                tokio::time::sleep_until(t).await;
+            }
+        }
+    }
+
+    /// Stops every caller until `until` (a 429 is account-wide).
+    pub fn pause_until(&self, until: Instant) {
+        let mut st = self.state.lock();
+        if st.paused_until.is_none_or(|p| p < until) {
+            st.paused_until = Some(until);
+        }
+    }
+
+    pub fn paused_for(&self) -> Option<Duration> {
+        let st = self.state.lock();
+        st.paused_until
+            .and_then(|p| p.checked_duration_since(Instant::now()))
+    }
+
+    /// Takes HubSpot's view into account: a lower `Max` lowers our limit, and when HubSpot
+    /// says fewer calls are left than we think, the difference is counted as used now.
+    pub fn observe(&self, max: Option<u32>, remaining: Option<u32>) {
+        let mut st = self.state.lock();
+        if let Some(max) = max.filter(|m| *m > 0) {
+            st.limit = self.configured.min(max as usize);
+        }
+        if let Some(remaining) = remaining {
+            let now = Instant::now();
+            let used = st
+                .slots
+                .iter()
+                .filter(|s| s.done_at.is_none_or(|t| t + WINDOW > now))
+                .count();
+            let ours = st.limit.saturating_sub(used);
+            for _ in remaining as usize..ours {
+                let id = st.next_id;
+                st.next_id += 1;
+                st.slots.push_back(Slot {
+                    id,
+                    done_at: Some(now),
+                });
+            }
+        }
+    }
+
+    /// Calls HubSpot would still accept in the current window, by our count.
+    pub fn headroom(&self) -> usize {
+        let st = self.state.lock();
+        let now = Instant::now();
+        let used = st
+            .slots
+            .iter()
+            .filter(|s| s.done_at.is_none_or(|t| t + WINDOW > now))
+            .count();
+        st.limit.saturating_sub(used)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn no_rolling_window_holds_more_than_the_limit() {
+        let limiter = RateLimiter::new(5);
+        let start = Instant::now();
+        let mut sent = Vec::new();
+        for _ in 0..12 {
+            let permit = limiter.acquire().await;
+            sent.push(Instant::now() - start);
+            tokio::time::sleep(Duration::from_millis(30)).await; // the call's round trip
+            drop(permit);
+        }
+        // Any 10 s window starting at a send contains at most 5 sends.
+        for (i, t) in sent.iter().enumerate() {
+            let in_window = sent[i..].iter().filter(|u| **u < *t + WINDOW).count();
+            assert!(in_window <= 5, "window at {t:?} holds {in_window}");
+        }
+        assert!(sent[5] >= WINDOW, "the sixth call waited: {:?}", sent[5]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pause_and_remaining_slow_callers_down() {
+        let limiter = RateLimiter::new(100);
+        limiter.pause_until(Instant::now() + Duration::from_secs(3));
+        let start = Instant::now();
+        drop(limiter.acquire().await);
+        assert!(Instant::now() - start >= Duration::from_secs(3));
+        limiter.observe(Some(100), Some(2));
+        assert_eq!(limiter.headroom(), 2);
+        limiter.observe(Some(10), None);
+        assert!(limiter.headroom() <= 2);
+    }
+}

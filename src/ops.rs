@@ -1,0 +1,82 @@
+//! Operational endpoints: `/healthz` (process and store) and `/readyz` (HubSpot connected
+//! and the channel provisioned, or why not).
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::hubspot::oauth::AuthProblem;
+use crate::hubspot::provision::ProvisionStatus;
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz));
+}
+
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    match state.store.check() {
+        Ok(()) => HttpResponse::Ok().json(json!({"ok": true})),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: store unavailable");
+            HttpResponse::ServiceUnavailable()
+                .json(json!({"ok": false, "reason": "store-unavailable"}))
+        }
+    }
+}
+
+/// Why handoff cannot do its job right now; empty when it can.
+pub fn not_ready_reasons(state: &AppState) -> Vec<(&'static str, String)> {
+    let mut reasons = Vec::new();
+    if state.store.check().is_err() {
+        reasons.push(("store-unavailable", "the store cannot be read".to_string()));
+    }
+    match state.hubspot.tokens.problem() {
+        Some(AuthProblem::NotConfigured) => reasons.push((
+            "hubspot-not-configured",
+            "HubSpot app credentials or the refresh token are missing".into(),
+        )),
+        Some(AuthProblem::ReauthorizationRequired(m)) => {
+            reasons.push(("hubspot-reauthorization-required", m))
+        }
+        Some(AuthProblem::CredentialsRefused(m)) => {
+            reasons.push(("hubspot-credentials-refused", m))
+        }
+        None => {}
+    }
+    match state.provision.status() {
+        ProvisionStatus::Ready(_) => {}
+        ProvisionStatus::Waiting if state.inbox_id().is_none() => {
+            reasons.push(("channel-not-provisioned", "no inbox is chosen yet".into()))
+        }
+        ProvisionStatus::Waiting => reasons.push((
+            "channel-not-provisioned",
+            "waiting for HubSpot credentials".into(),
+        )),
+        ProvisionStatus::Running(step) => {
+            reasons.push(("channel-not-provisioned", format!("provisioning: {step}")))
+        }
+        ProvisionStatus::Failed { step, message } => reasons.push((
+            "channel-not-provisioned",
+            format!("provisioning failed at {step}: {message}"),
+        )),
+    }
+    reasons
+}
+
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let reasons = not_ready_reasons(&state);
+    if reasons.is_empty() {
+        return HttpResponse::Ok().json(json!({"ready": true}));
+    }
+    let codes: Vec<&str> = reasons.iter().map(|(c, _)| *c).collect();
+    let details: Vec<_> = reasons
+        .iter()
+        .map(|(c, m)| json!({"code": c, "message": m}))
+        .collect();
+    HttpResponse::ServiceUnavailable()
+        .json(json!({"ready": false, "reasons": codes, "details": details}))
+}
+
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("route"))
+}
