@@ -242,7 +242,7 @@ async fn provision_loop(
         tokio::select! {
             _ = state.hubspot.tokens.changed.notified() => {}
             _ = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(3600))), if wait.is_some() => {}
-            _ = shutdown.changed() => {}
+            changed = shutdown.changed() => if changed.is_err() { break },
         }
     }
 }

@@ -36,6 +36,8 @@ pub struct HubSpot {
     http: reqwest::Client,
     api_base: String,
     pub limiter: RateLimiter,
+    /// CRM search has its own limit of 5 requests per second.
+    search_limiter: RateLimiter,
     pub tokens: TokenManager,
     developer: RwLock<Option<DeveloperCredentials>>,
 }
@@ -136,7 +138,8 @@ impl HubSpot {
         let api_base = api_base.trim_end_matches('/').to_string();
         HubSpot {
             tokens: TokenManager::new(http.clone(), &api_base, store),
-            limiter: RateLimiter::new(rate_limit_per_10s),
+            limiter: RateLimiter::new(rate_limit_per_10s, super::ratelimit::WINDOW),
+            search_limiter: RateLimiter::new(4, Duration::from_secs(1)),
             http,
             api_base,
             developer: RwLock::new(None),
@@ -195,6 +198,12 @@ impl HubSpot {
             if let Some(body) = body {
                 request = request.json(body);
             }
+            let is_search = path.starts_with("/crm/") && path.ends_with("/search");
+            let _search_permit = if is_search {
+                Some(self.search_limiter.acquire().await)
+            } else {
+                None
+            };
             let permit = self.limiter.acquire().await;
             let response = request.send().await.map_err(|e| transport_error(&e));
             let response = match response {

@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// HubSpot's general window.
 pub const WINDOW: Duration = Duration::from_secs(10);
 
 struct Slot {
@@ -30,6 +31,7 @@ struct State {
 
 pub struct RateLimiter {
     configured: usize,
+    window: Duration,
     state: Mutex<State>,
     /// Waiters queue here so they are served in order.
     turnstile: tokio::sync::Mutex<()>,
@@ -52,10 +54,11 @@ impl Drop for Permit<'_> {
 }
 
 impl RateLimiter {
-    pub fn new(limit_per_window: u32) -> Self {
+    pub fn new(limit_per_window: u32, window: Duration) -> Self {
         let limit = limit_per_window.max(1) as usize;
         RateLimiter {
             configured: limit,
+            window,
             state: Mutex::new(State {
                 limit,
                 slots: VecDeque::new(),
@@ -78,7 +81,7 @@ impl RateLimiter {
                     _ => {
                         st.paused_until = None;
                         st.slots
-                            .retain(|s| s.done_at.is_none_or(|t| t + WINDOW > now));
+                            .retain(|s| s.done_at.is_none_or(|t| t + self.window > now));
                         if st.slots.len() < st.limit {
                             let id = st.next_id;
                             st.next_id += 1;
@@ -91,7 +94,7 @@ impl RateLimiter {
                             .iter()
                             .filter_map(|s| s.done_at)
                             .min()
-                            .map(|t| t + WINDOW)
+                            .map(|t| t + self.window)
                             .or(Some(now + Duration::from_millis(20)))
                     }
                 }
@@ -128,7 +131,7 @@ impl RateLimiter {
             let used = st
                 .slots
                 .iter()
-                .filter(|s| s.done_at.is_none_or(|t| t + WINDOW > now))
+                .filter(|s| s.done_at.is_none_or(|t| t + self.window > now))
                 .count();
             let ours = st.limit.saturating_sub(used);
             for _ in remaining as usize..ours {
@@ -149,7 +152,7 @@ impl RateLimiter {
         let used = st
             .slots
             .iter()
-            .filter(|s| s.done_at.is_none_or(|t| t + WINDOW > now))
+            .filter(|s| s.done_at.is_none_or(|t| t + self.window > now))
             .count();
         st.limit.saturating_sub(used)
     }
@@ -161,7 +164,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn no_rolling_window_holds_more_than_the_limit() {
-        let limiter = RateLimiter::new(5);
+        let limiter = RateLimiter::new(5, WINDOW);
         let start = Instant::now();
         let mut sent = Vec::new();
         for _ in 0..12 {
@@ -180,7 +183,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn pause_and_remaining_slow_callers_down() {
-        let limiter = RateLimiter::new(100);
+        let limiter = RateLimiter::new(100, WINDOW);
         limiter.pause_until(Instant::now() + Duration::from_secs(3));
         let start = Instant::now();
         drop(limiter.acquire().await);

@@ -96,7 +96,8 @@ pub async fn run<D: Deliver>(
             _ = outbox.changed() => {}
             Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
             _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => {}
+            // A dropped sender means the owner is gone: stop as for a shutdown.
+            changed = shutdown.changed() => if changed.is_err() { break },
         }
         while in_flight.try_join_next().is_some() {}
     }

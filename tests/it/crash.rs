@@ -1,0 +1,193 @@
+//! The compiled binary is SIGKILLed while it has acknowledged work queued; after a restart
+//! on the same data dir every acknowledged message reaches HubSpot exactly once, in order.
+
+use crate::support::fake_hubspot::{FakeConfig, FakeHubSpot};
+use crate::support::harness::{API_KEY, eventually, init};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Binary {
+    child: Child,
+    url: String,
+}
+
+/// A failing test must not leave a handoff process running.
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn(fake: &FakeHubSpot, data_dir: &Path, refresh_token: &str) -> Binary {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .env_clear()
+        .env("HANDOFF_LISTEN", format!("127.0.0.1:{port}"))
+        .env("HANDOFF_PUBLIC_URL", &url)
+        .env("HANDOFF_DATA_DIR", data_dir)
+        .env("HANDOFF_HUBSPOT__API_BASE", fake.url())
+        .env("HANDOFF_HUBSPOT__APP_BASE", fake.url())
+        .env("HANDOFF_HUBSPOT__CLIENT_ID", FakeHubSpot::CLIENT_ID)
+        .env("HANDOFF_HUBSPOT__CLIENT_SECRET", FakeHubSpot::CLIENT_SECRET)
+        .env("HANDOFF_HUBSPOT__APP_ID", FakeHubSpot::APP_ID)
+        .env(
+            "HANDOFF_HUBSPOT__DEVELOPER_API_KEY",
+            FakeHubSpot::DEVELOPER_API_KEY,
+        )
+        .env("HANDOFF_HUBSPOT__REFRESH_TOKEN", refresh_token)
+        .env("HANDOFF_HUBSPOT__INBOX_ID", FakeHubSpot::INBOX_ID)
+        .env("HANDOFF_HUBSPOT__RATE_LIMIT_PER_10S", "1000")
+        .env("HANDOFF_BOT__API_KEY", API_KEY)
+        .env("HANDOFF_RETRY__INITIAL", "20ms")
+        .env("HANDOFF_RETRY__MAX", "200ms")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the handoff binary starts");
+    Binary { child, url }
+}
+
+async fn wait_ready(http: &reqwest::Client, url: &str) {
+    eventually(Duration::from_secs(30), || async {
+        matches!(http.get(format!("{url}/readyz")).send().await, Ok(r) if r.status() == 200)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_loses_and_duplicates_nothing_acknowledged() {
+    init();
+    let fake = FakeHubSpot::start(FakeConfig::default()).await;
+    // Slow HubSpot: a backlog builds up behind the acknowledgements.
+    fake.set_latency(Duration::from_millis(10));
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let token = fake.refresh_token();
+    let mut bin = spawn(&fake, dir.path(), &token);
+    wait_ready(&http, &bin.url).await;
+
+    let mut sessions = Vec::new();
+    for i in 0..2 {
+        let r: Value = http
+            .post(format!("{}/api/v1/sessions", bin.url))
+            .bearer_auth(API_KEY)
+            .json(&json!({"user": {"email": format!("crash{i}@example.com")}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        // Every message sent, and whether handoff acknowledged it.
+        sessions.push((
+            r["sessionId"].as_str().unwrap().to_string(),
+            Vec::<(String, bool)>::new(),
+        ));
+    }
+
+    let mut next = 0;
+    for cycle in 0..3 {
+        // Messages go in a stream; the process is killed in the middle of it, with
+        // acknowledged messages still queued and one request possibly cut off.
+        let url = bin.url.clone();
+        let client = http.clone();
+        let sender = tokio::spawn(async move {
+            'stream: for _ in 0..40 {
+                for (session, sent_log) in sessions.iter_mut() {
+                    let text = format!("{session} message {next}");
+                    next += 1;
+                    let sent = client
+                        .post(format!("{url}/api/v1/sessions/{session}/messages"))
+                        .bearer_auth(API_KEY)
+                        .json(&json!({"type": "text", "payload": {"text": text}, "messageId": format!("m{next}")}))
+                        .send()
+                        .await;
+                    let acked = matches!(&sent, Ok(r) if r.status() == 202);
+                    sent_log.push((text, acked));
+                    if !acked {
+                        break 'stream;
+                    }
+                }
+            }
+            (sessions, next)
+        });
+        tokio::time::sleep(Duration::from_millis(200 + 150 * cycle)).await;
+        bin.child.kill().expect("SIGKILL");
+        bin.child.wait().unwrap();
+        (sessions, next) = sender.await.unwrap();
+        eprintln!(
+            "cycle {cycle}: killed after {next} messages, {} publishes seen",
+            fake.publish_attempts()
+        );
+        bin = spawn(&fake, dir.path(), &token);
+        wait_ready(&http, &bin.url).await;
+    }
+
+    for (session, sent_log) in &sessions {
+        let acked = sent_log.iter().filter(|(_, a)| *a).count();
+        let view: Value = http
+            .get(format!("{}/api/v1/sessions/{session}", bin.url))
+            .bearer_auth(API_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let thread_id = view["hubspotThreadId"]
+            .as_str()
+            .expect("thread")
+            .to_string();
+        let texts = || -> Vec<String> {
+            fake.threads()
+                .into_iter()
+                .find(|t| t.id == thread_id)
+                .map(|t| {
+                    t.messages
+                        .iter()
+                        .skip(1)
+                        .map(|m| m["text"].as_str().unwrap().to_string())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        eventually(Duration::from_secs(30), || async { texts().len() >= acked }).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let got = texts();
+        // Every acknowledged message once, in order; a message whose request the kill cut
+        // off may or may not have been accepted, but only in its own place.
+        let mut seen = 0;
+        for (text, was_acked) in sent_log {
+            if got.get(seen) == Some(text) {
+                seen += 1;
+            } else {
+                assert!(
+                    !was_acked,
+                    "session {session}: acknowledged `{text}` missing or out of order in {got:?}"
+                );
+            }
+        }
+        assert_eq!(
+            seen,
+            got.len(),
+            "session {session}: unexpected or duplicated messages in {got:?}"
+        );
+        assert!(
+            acked >= 20,
+            "the test acknowledged too little to mean anything: {acked}"
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real handoff server on 127.0.0.1:0 against a fake HubSpot.
+
+mod support;
+
+mod bad_input;
+mod crash;
+mod delivery;
+mod provisioning;
+mod sessions;

@@ -1,0 +1,2 @@
+pub mod fake_hubspot;
+pub mod harness;
