@@ -29,6 +29,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,actix_server=warn".into()),
         )
+        .with_writer(std::io::stderr)
         .init();
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,

@@ -3,9 +3,14 @@
 //! request that wrote before that flush began; concurrent requests share one fsync.
 
 use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 type Waiter = oneshot::Sender<Result<(), String>>;
+
+/// How long a flush may wait for more writers when the last one was shared.
+const GATHER: Duration = Duration::from_micros(250);
+const MAX_BATCH: usize = 256;
 
 #[derive(Clone)]
 pub struct Flusher {
@@ -35,10 +40,24 @@ impl Flusher {
             .name("handoff-flusher".into())
             .spawn(move || {
                 // Ends when the last `Flusher` clone drops the sender.
+                let mut last_batch = 0;
                 while let Ok(first) = rx.recv() {
                     // Everyone queued now wrote before this flush starts, so it covers them.
                     let mut waiters = vec![first];
                     waiters.extend(rx.try_iter());
+                    if last_batch > 1 {
+                        // Under concurrent load, a moment's wait lets more writers share this
+                        // fsync; fewer, larger flushes leave more CPU for the requests.
+                        let until = Instant::now() + GATHER;
+                        while waiters.len() < MAX_BATCH {
+                            let left = until.saturating_duration_since(Instant::now());
+                            match rx.recv_timeout(left) {
+                                Ok(w) => waiters.push(w),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    last_batch = waiters.len();
                     let result = db.flush().map(|_| ()).map_err(|e| e.to_string());
                     for waiter in waiters {
                         let _ = waiter.send(result.clone());

@@ -13,9 +13,12 @@ pub use models::*;
 pub use outbox::{ItemKey, Queue};
 pub use sessions::{MessageOutcome, NewSession, SessionOutcome, StopOutcome, UserInput};
 
+use parking_lot::{Mutex, MutexGuard};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::hash::{Hash, Hasher};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Bumped whenever a stored record changes shape; `open` migrates step by step.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -49,7 +52,11 @@ pub struct Store {
     outbox_hubspot: sled::Tree,
     dead_letters: sled::Tree,
     flusher: flusher::Flusher,
+    /// Orders the writes of one session (message vs. stop) without a sled transaction.
+    session_locks: Arc<[Mutex<()>; SESSION_LOCKS]>,
 }
+
+const SESSION_LOCKS: usize = 64;
 
 const KEY_OAUTH: &str = "oauth";
 const KEY_CHANNEL: &str = "hubspot.channel";
@@ -74,6 +81,7 @@ impl Store {
             outbox_hubspot: tree("outbox_hubspot")?,
             dead_letters: tree("dead_letters")?,
             flusher: flusher::Flusher::start(db.clone()),
+            session_locks: Arc::new(std::array::from_fn(|_| Mutex::new(()))),
             db,
         };
         store.check_schema()?;
@@ -103,6 +111,12 @@ impl Store {
                 Ok(())
             }
         }
+    }
+
+    fn session_lock(&self, session_id: &str) -> MutexGuard<'_, ()> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        session_id.hash(&mut hasher);
+        self.session_locks[(hasher.finish() as usize) % SESSION_LOCKS].lock()
     }
 
     /// Waits until everything written before the call is on disk (group commit).

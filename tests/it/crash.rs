@@ -30,6 +30,16 @@ fn free_port() -> u16 {
 }
 
 fn spawn(fake: &FakeHubSpot, data_dir: &Path, refresh_token: &str) -> Binary {
+    spawn_with(fake, data_dir, refresh_token, "warn", Stdio::inherit())
+}
+
+fn spawn_with(
+    fake: &FakeHubSpot,
+    data_dir: &Path,
+    refresh_token: &str,
+    log: &str,
+    stderr: Stdio,
+) -> Binary {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_handoff"))
@@ -52,9 +62,9 @@ fn spawn(fake: &FakeHubSpot, data_dir: &Path, refresh_token: &str) -> Binary {
         .env("HANDOFF_BOT__API_KEY", API_KEY)
         .env("HANDOFF_RETRY__INITIAL", "20ms")
         .env("HANDOFF_RETRY__MAX", "200ms")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", log)
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .expect("the handoff binary starts");
     Binary { child, url }
@@ -189,5 +199,80 @@ async fn sigkill_loses_and_duplicates_nothing_acknowledged() {
             acked >= 20,
             "the test acknowledged too little to mean anything: {acked}"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_cleanly_and_logs_hold_no_secrets_or_message_text() {
+    init();
+    let fake = FakeHubSpot::start(FakeConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let token = fake.refresh_token();
+    let mut bin = spawn_with(&fake, dir.path(), &token, "debug", Stdio::piped());
+    wait_ready(&http, &bin.url).await;
+    let session: Value = http
+        .post(format!("{}/api/v1/sessions", bin.url))
+        .bearer_auth(API_KEY)
+        .json(&json!({"user": {"email": "quiet@example.com"}, "title": "TOP-SECRET-TITLE"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = session["sessionId"].as_str().unwrap();
+    let sent = http
+        .post(format!("{}/api/v1/sessions/{id}/messages", bin.url))
+        .bearer_auth(API_KEY)
+        .json(&json!({"type": "text", "payload": {"text": "PRIVATE-MESSAGE-BODY"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 202);
+    // A forced 401 makes handoff refresh its token once more while logging at debug.
+    fake.expire_access_tokens();
+    eventually(Duration::from_secs(20), || async {
+        fake.threads().iter().any(|t| t.messages.len() >= 2)
+    })
+    .await;
+
+    let pid = bin.child.id().to_string();
+    let started = std::time::Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = std::mem::replace(&mut bin.child, Command::new("true").spawn().unwrap())
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "clean exit on SIGTERM: {:?}",
+        output.status
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stopped promptly"
+    );
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("handoff stopped"), "{log}");
+    for secret in [
+        FakeHubSpot::CLIENT_SECRET,
+        FakeHubSpot::DEVELOPER_API_KEY,
+        token.as_str(),
+        API_KEY,
+    ] {
+        assert!(!log.contains(secret), "a secret reached the log");
+    }
+    assert!(
+        !log.to_lowercase().contains("bearer "),
+        "an authorization header reached the log"
+    );
+    for text in ["TOP-SECRET-TITLE", "PRIVATE-MESSAGE-BODY"] {
+        assert!(!log.contains(text), "a message body reached the log");
     }
 }

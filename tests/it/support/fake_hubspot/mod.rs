@@ -266,6 +266,20 @@ impl FakeHubSpot {
         r
     }
 
+    /// How many requests were logged so far (cheap; for benchmarks).
+    pub fn request_count(&self) -> usize {
+        self.state().requests.len()
+    }
+
+    /// The requests logged after the first `n`, in the order they were logged.
+    pub fn requests_since(&self, n: usize) -> Vec<RequestRecord> {
+        self.state()
+            .requests
+            .get(n..)
+            .map(<[_]>::to_vec)
+            .unwrap_or_default()
+    }
+
     pub fn rate_limited_count(&self) -> usize {
         self.state().rate_limited
     }

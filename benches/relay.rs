@@ -1,0 +1,278 @@
+//! Relay benchmark: durable acknowledgements per second and latency at 64 concurrent
+//! connections next to a non-durable floor (a trivial route on the same server), and the
+//! relay latency from the bot's 202 to the fake HubSpot receiving the publish.
+//!
+//! Run: `cargo bench --bench relay` (add `-- --secs 10` for longer phases).
+
+#[path = "../tests/it/support/fake_hubspot/mod.rs"]
+mod fake_hubspot;
+
+use fake_hubspot::{FakeConfig, FakeHubSpot};
+use handoff::config::Config;
+use handoff::secret::Secret;
+use serde_json::{Value, json};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+const API_KEY: &str = "bench-api-key-0123456789abcdef";
+const CONNECTIONS: usize = 64;
+
+fn main() {
+    let secs: u64 = std::env::args()
+        .skip_while(|a| a != "--secs")
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run(Duration::from_secs(secs)));
+}
+
+/// Starts handoff against `fake`; `connected = false` leaves HubSpot unconfigured, so
+/// accepted messages only queue (the cost of accepting, without relaying competing for CPU).
+async fn start(
+    fake: &FakeHubSpot,
+    dir: &std::path::Path,
+    connected: bool,
+) -> (handoff::app::Running, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let mut c = Config {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.to_path_buf(),
+        public_url: Some(url.clone()),
+        ..Config::default()
+    };
+    c.hubspot.api_base = fake.url();
+    c.hubspot.app_base = fake.url();
+    c.hubspot.client_id = Some(FakeHubSpot::CLIENT_ID.into());
+    c.hubspot.client_secret = Some(Secret::new(FakeHubSpot::CLIENT_SECRET));
+    c.hubspot.app_id = Some(FakeHubSpot::APP_ID.into());
+    c.hubspot.developer_api_key = Some(Secret::new(FakeHubSpot::DEVELOPER_API_KEY));
+    if connected {
+        c.hubspot.refresh_token = Some(Secret::new(fake.refresh_token()));
+    }
+    c.hubspot.inbox_id = Some(FakeHubSpot::INBOX_ID.into());
+    c.hubspot.rate_limit_per_10s = 1_000_000;
+    c.bot.api_key = Some(Secret::new(API_KEY));
+    let running = handoff::app::start(c, listener).await.unwrap();
+    let http = reqwest::Client::new();
+    if connected {
+        loop {
+            if let Ok(r) = http.get(format!("{url}/readyz")).send().await
+                && r.status() == 200
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    (running, url)
+}
+
+struct Load {
+    requests: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Load {
+    fn per_sec(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn pct(&self, p: f64) -> Duration {
+        percentile(&self.latencies, p)
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+/// `CONNECTIONS` clients (one connection each) hammer `request` for `duration`.
+async fn load<F>(duration: Duration, request: F) -> Load
+where
+    F: Fn(&reqwest::Client, usize, usize) -> reqwest::RequestBuilder
+        + Send
+        + Sync
+        + Clone
+        + 'static,
+{
+    let start = Instant::now();
+    let deadline = start + duration;
+    let tasks: Vec<_> = (0..CONNECTIONS)
+        .map(|conn| {
+            let request = request.clone();
+            tokio::spawn(async move {
+                let client = reqwest::Client::builder()
+                    .pool_max_idle_per_host(1)
+                    .build()
+                    .unwrap();
+                let mut latencies = Vec::new();
+                let mut n = 0;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let resp = request(&client, conn, n).send().await.expect("request");
+                    assert!(resp.status().is_success(), "{}", resp.status());
+                    resp.bytes().await.unwrap();
+                    latencies.push(t.elapsed());
+                    n += 1;
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    let elapsed = start.elapsed();
+    latencies.sort();
+    Load {
+        requests: latencies.len(),
+        elapsed,
+        latencies,
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn open_sessions(url: &str, n: usize) -> Vec<String> {
+    let http = reqwest::Client::new();
+    let mut sessions = Vec::new();
+    for i in 0..n {
+        let r: Value = http
+            .post(format!("{url}/api/v1/sessions"))
+            .bearer_auth(API_KEY)
+            .json(&json!({"user": {"email": format!("bench{i}@example.com")}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        sessions.push(r["sessionId"].as_str().unwrap().to_string());
+    }
+    sessions
+}
+
+async fn post_messages(url: &str, duration: Duration) -> Load {
+    let sessions = open_sessions(url, CONNECTIONS).await;
+    let base = url.to_string();
+    load(duration, move |c, conn, n| {
+        c.post(format!(
+            "{base}/api/v1/sessions/{}/messages",
+            sessions[conn]
+        ))
+        .bearer_auth(API_KEY)
+        .json(&json!({"type": "text", "payload": {"text": format!("bench {conn} {n}")}}))
+    })
+    .await
+}
+
+fn row(name: &str, l: &Load) {
+    println!(
+        "| {name} | {:.0} | {} | {} |",
+        l.per_sec(),
+        ms(l.pct(0.5)),
+        ms(l.pct(0.99))
+    );
+}
+
+async fn run(duration: Duration) {
+    let fake = FakeHubSpot::start(FakeConfig {
+        rate_limit_per_10s: None,
+        search_rate_limit_per_sec: None,
+        ..FakeConfig::default()
+    })
+    .await;
+
+    // Phase 1 and 2: HubSpot not connected, so nothing but accepting competes for the CPU.
+    let quiet_dir = tempfile::tempdir().unwrap();
+    let (quiet, quiet_url) = start(&fake, quiet_dir.path(), false).await;
+    let floor_url = format!("{quiet_url}/healthz");
+    let floor = load(duration, move |c, _, _| c.get(&floor_url)).await;
+    let accept = post_messages(&quiet_url, duration).await;
+    quiet.stop().await;
+
+    // Phase 3: connected, so HubSpot publishing runs alongside accepting.
+    let dir = tempfile::tempdir().unwrap();
+    let (running, url) = start(&fake, dir.path(), true).await;
+    let relaying = post_messages(&url, duration).await;
+    let queued = running.state.hubspot_outbox.depth();
+    let drain_start = Instant::now();
+    while running.state.hubspot_outbox.depth() > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let drained_in = drain_start.elapsed();
+
+    // Relay latency, one message at a time on a quiet server.
+    let http = reqwest::Client::new();
+    let session = open_sessions(&url, 1).await.remove(0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut from_ack = Vec::new();
+    let mut from_send = Vec::new();
+    for n in 0..300 {
+        let before = fake.request_count();
+        let sent = Instant::now();
+        let resp = http
+            .post(format!("{url}/api/v1/sessions/{session}/messages"))
+            .bearer_auth(API_KEY)
+            .json(&json!({"type": "text", "payload": {"text": format!("relay {n}")}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 202);
+        let acked = Instant::now();
+        let arrived = loop {
+            if let Some(r) = fake
+                .requests_since(before)
+                .into_iter()
+                .find(|r| r.method == "POST" && r.path.ends_with("/messages"))
+            {
+                break r.at;
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        };
+        from_send.push(arrived.saturating_duration_since(sent));
+        from_ack.push(arrived.saturating_duration_since(acked));
+    }
+    from_ack.sort();
+    from_send.sort();
+
+    println!(
+        "handoff relay benchmark: {CONNECTIONS} connections, {}s per phase",
+        duration.as_secs()
+    );
+    println!("| phase | requests/s | p50 | p99 |");
+    println!("|---|---|---|---|");
+    row("floor: GET /healthz", &floor);
+    row("durable accept: POST messages, 202 after flush", &accept);
+    row("durable accept while relaying to HubSpot", &relaying);
+    println!(
+        "durable accept / floor = {:.0} %",
+        100.0 * accept.per_sec() / floor.per_sec()
+    );
+    println!(
+        "backlog left after the relaying phase: {queued} messages, relayed in {:.1} s ({:.0}/s)",
+        drained_in.as_secs_f64(),
+        queued as f64 / drained_in.as_secs_f64().max(0.001)
+    );
+    println!(
+        "relay 202 -> HubSpot receives publish: p50 {} p99 {} (request sent -> publish: p50 {} p99 {})",
+        ms(percentile(&from_ack, 0.5)),
+        ms(percentile(&from_ack, 0.99)),
+        ms(percentile(&from_send, 0.5)),
+        ms(percentile(&from_send, 0.99))
+    );
+    running.stop().await;
+}
