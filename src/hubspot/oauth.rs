@@ -28,6 +28,23 @@ pub enum AuthProblem {
     CredentialsRefused(String),
 }
 
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stored {
+    NoToken,
+    Usable,
+    ReauthorizationRequired,
+}
+
+impl Stored {
+    fn of(state: Option<&OAuthState>) -> Stored {
+        match state {
+            None => Stored::NoToken,
+            Some(s) if s.reauthorization_required => Stored::ReauthorizationRequired,
+            Some(_) => Stored::Usable,
+        }
+    }
+}
+
 struct AccessToken {
     token: Secret,
     refresh_at: Instant,
@@ -58,6 +75,9 @@ pub struct TokenManager {
     credentials: RwLock<Option<AppCredentials>>,
     cache: tokio::sync::Mutex<Option<AccessToken>>,
     refused: Mutex<Option<String>>,
+    /// What the stored OAuth state allows, kept in memory because `problem` is asked
+    /// before every delivery.
+    stored: RwLock<Stored>,
     /// Woken when a new refresh token or new credentials arrive.
     pub changed: Notify,
 }
@@ -71,6 +91,7 @@ pub fn fingerprint(token: &str) -> String {
 
 impl TokenManager {
     pub fn new(http: reqwest::Client, api_base: &str, store: Store) -> Self {
+        let stored = Stored::of(store.oauth_state().ok().flatten().as_ref());
         TokenManager {
             http,
             token_url: format!("{}/oauth/v1/token", api_base.trim_end_matches('/')),
@@ -78,8 +99,16 @@ impl TokenManager {
             credentials: RwLock::new(None),
             cache: tokio::sync::Mutex::new(None),
             refused: Mutex::new(None),
+            stored: RwLock::new(stored),
             changed: Notify::new(),
         }
+    }
+
+    /// Stores the OAuth state and keeps the in-memory view in step.
+    fn save(&self, state: &OAuthState) -> Result<(), crate::store::StoreError> {
+        self.store.set_oauth_state(state)?;
+        *self.stored.write() = Stored::of(Some(state));
+        Ok(())
     }
 
     pub fn set_credentials(&self, credentials: AppCredentials) {
@@ -104,7 +133,7 @@ impl TokenManager {
         {
             return Ok(());
         }
-        self.store.set_oauth_state(&OAuthState {
+        self.save(&OAuthState {
             refresh_token: token.expose().to_string(),
             hub_id: current.and_then(|s| s.hub_id),
             scopes: vec![],
@@ -122,7 +151,7 @@ impl TokenManager {
         scopes: Vec<String>,
     ) -> Result<(), crate::store::StoreError> {
         let fingerprint = self.store.oauth_state()?.and_then(|s| s.config_fingerprint);
-        self.store.set_oauth_state(&OAuthState {
+        self.save(&OAuthState {
             refresh_token: refresh_token.to_string(),
             hub_id,
             scopes,
@@ -139,14 +168,14 @@ impl TokenManager {
         if self.credentials.read().is_none() {
             return Some(AuthProblem::NotConfigured);
         }
-        match self.store.oauth_state() {
-            Ok(Some(state)) if state.reauthorization_required => {
+        match *self.stored.read() {
+            Stored::NoToken => return Some(AuthProblem::NotConfigured),
+            Stored::ReauthorizationRequired => {
                 return Some(AuthProblem::ReauthorizationRequired(
                     "HubSpot refused the refresh token; connect HubSpot again".into(),
                 ));
             }
-            Ok(Some(_)) => {}
-            _ => return Some(AuthProblem::NotConfigured),
+            Stored::Usable => {}
         }
         self.refused
             .lock()
@@ -287,7 +316,7 @@ impl TokenManager {
         }
         if changed {
             // The old refresh token may already be dead: the new one must survive a crash.
-            let stored = self.store.set_oauth_state(&state);
+            let stored = self.save(&state);
             let flushed = match stored {
                 Ok(()) => self.store.flush().await,
                 Err(e) => Err(e),
@@ -301,7 +330,7 @@ impl TokenManager {
 
     async fn mark_reauthorization_required(&self, mut state: OAuthState) {
         state.reauthorization_required = true;
-        if let Err(e) = self.store.set_oauth_state(&state) {
+        if let Err(e) = self.save(&state) {
             tracing::error!(error = %e, "cannot record that reauthorization is required");
             return;
         }

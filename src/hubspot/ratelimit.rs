@@ -16,17 +16,26 @@ use tokio::time::Instant;
 /// HubSpot's general window.
 pub const WINDOW: Duration = Duration::from_secs(10);
 
-struct Slot {
-    id: u64,
-    /// `None` while the call is in flight (it counts as "now").
-    done_at: Option<Instant>,
-}
-
 struct State {
     limit: usize,
-    slots: VecDeque<Slot>,
-    next_id: u64,
+    /// Calls sent and not answered yet; they count as "now".
+    in_flight: usize,
+    /// When the answered calls of the last window came back, oldest first. Answers are
+    /// recorded as they arrive, so the queue stays sorted and expiry pops from the front.
+    done: VecDeque<Instant>,
     paused_until: Option<Instant>,
+}
+
+impl State {
+    fn expire(&mut self, now: Instant, window: Duration) {
+        while self.done.front().is_some_and(|t| *t + window <= now) {
+            self.done.pop_front();
+        }
+    }
+
+    fn used(&self) -> usize {
+        self.in_flight + self.done.len()
+    }
 }
 
 pub struct RateLimiter {
@@ -37,19 +46,17 @@ pub struct RateLimiter {
     turnstile: tokio::sync::Mutex<()>,
 }
 
-/// One call's place in the window; finish it when the answer arrives (dropping does too).
+/// One call's place in the window; dropping it (when the answer arrived) starts the
+/// slot's 10 s in the window.
 pub struct Permit<'a> {
     limiter: &'a RateLimiter,
-    id: u64,
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         let mut st = self.limiter.state.lock();
-        let now = Instant::now();
-        if let Some(slot) = st.slots.iter_mut().find(|s| s.id == self.id) {
-            slot.done_at = Some(now);
-        }
+        st.in_flight -= 1;
+        st.done.push_back(Instant::now());
     }
 }
 
@@ -61,8 +68,8 @@ impl RateLimiter {
             window,
             state: Mutex::new(State {
                 limit,
-                slots: VecDeque::new(),
-                next_id: 0,
+                in_flight: 0,
+                done: VecDeque::new(),
                 paused_until: None,
             }),
             turnstile: tokio::sync::Mutex::new(()),
@@ -77,31 +84,24 @@ impl RateLimiter {
                 let mut st = self.state.lock();
                 let now = Instant::now();
                 match st.paused_until {
-                    Some(until) if until > now => Some(until),
+                    Some(until) if until > now => until,
                     _ => {
                         st.paused_until = None;
-                        st.slots
-                            .retain(|s| s.done_at.is_none_or(|t| t + self.window > now));
-                        if st.slots.len() < st.limit {
-                            let id = st.next_id;
-                            st.next_id += 1;
-                            st.slots.push_back(Slot { id, done_at: None });
-                            return Permit { limiter: self, id };
+                        st.expire(now, self.window);
+                        if st.used() < st.limit {
+                            st.in_flight += 1;
+                            return Permit { limiter: self };
                         }
-                        // Full: wait for the earliest finished slot to leave the window, or
-                        // poll shortly when all are still in flight.
-                        st.slots
-                            .iter()
-                            .filter_map(|s| s.done_at)
-                            .min()
-                            .map(|t| t + self.window)
-                            .or(Some(now + Duration::from_millis(20)))
+                        // Full: wait for the oldest answered call to leave the window, or
+                        // poll shortly while every slot is still in flight.
+                        match st.done.front() {
+                            Some(t) => *t + self.window,
+                            None => now + Duration::from_millis(20),
+                        }
                     }
                 }
             };
-            if let Some(t) = wait_until {
-                tokio::time::sleep_until(t).await;
-            }
+            tokio::time::sleep_until(wait_until).await;
         }
     }
 
@@ -128,33 +128,19 @@ impl RateLimiter {
         }
         if let Some(remaining) = remaining {
             let now = Instant::now();
-            let used = st
-                .slots
-                .iter()
-                .filter(|s| s.done_at.is_none_or(|t| t + self.window > now))
-                .count();
-            let ours = st.limit.saturating_sub(used);
+            st.expire(now, self.window);
+            let ours = st.limit.saturating_sub(st.used());
             for _ in remaining as usize..ours {
-                let id = st.next_id;
-                st.next_id += 1;
-                st.slots.push_back(Slot {
-                    id,
-                    done_at: Some(now),
-                });
+                st.done.push_back(now);
             }
         }
     }
 
     /// Calls HubSpot would still accept in the current window, by our count.
     pub fn headroom(&self) -> usize {
-        let st = self.state.lock();
-        let now = Instant::now();
-        let used = st
-            .slots
-            .iter()
-            .filter(|s| s.done_at.is_none_or(|t| t + self.window > now))
-            .count();
-        st.limit.saturating_sub(used)
+        let mut st = self.state.lock();
+        st.expire(Instant::now(), self.window);
+        st.limit.saturating_sub(st.used())
     }
 }
 

@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Bumped whenever a stored record changes shape; `open` migrates step by step.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -54,6 +55,8 @@ pub struct Store {
     flusher: flusher::Flusher,
     /// Orders the writes of one session (message vs. stop) without a sled transaction.
     session_locks: Arc<[Mutex<()>; SESSION_LOCKS]>,
+    /// Items per queue, by `Queue::index`.
+    queued: Arc<[AtomicUsize; Queue::ALL.len()]>,
 }
 
 const SESSION_LOCKS: usize = 64;
@@ -82,8 +85,12 @@ impl Store {
             dead_letters: tree("dead_letters")?,
             flusher: flusher::Flusher::start(db.clone()),
             session_locks: Arc::new(std::array::from_fn(|_| Mutex::new(()))),
+            queued: Arc::new(std::array::from_fn(|_| AtomicUsize::new(0))),
             db,
         };
+        for queue in Queue::ALL {
+            store.queued[queue.index()].store(store.outbox_tree(queue).len(), Ordering::Relaxed);
+        }
         store.check_schema()?;
         Ok(store)
     }

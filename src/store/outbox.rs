@@ -7,6 +7,7 @@ use super::{Result, Store, StoreError, decode, encode};
 use crate::outbox::{DeadLetter, OutboxItem};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
+use std::sync::atomic::Ordering;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Queue {
@@ -15,6 +16,12 @@ pub enum Queue {
 }
 
 impl Queue {
+    pub const ALL: [Queue; 1] = [Queue::HubSpot];
+
+    pub(super) fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Queue::HubSpot => "hubspot",
@@ -73,6 +80,7 @@ impl Store {
         let key = ItemKey::new(&item.lane, self.db.generate_id()?);
         self.outbox_tree(queue)
             .insert(key.as_bytes(), encode(item))?;
+        self.outbox_added(queue, 1);
         Ok(key)
     }
 
@@ -90,8 +98,15 @@ impl Store {
     }
 
     pub fn outbox_remove(&self, queue: Queue, key: &ItemKey) -> Result<()> {
-        self.outbox_tree(queue).remove(key.as_bytes())?;
+        if self.outbox_tree(queue).remove(key.as_bytes())?.is_some() {
+            self.queued[queue.index()].fetch_sub(1, Ordering::Relaxed);
+        }
         Ok(())
+    }
+
+    /// Counts items written to a queue (also inside transactions, after they commit).
+    pub(super) fn outbox_added(&self, queue: Queue, n: usize) {
+        self.queued[queue.index()].fetch_add(n, Ordering::Relaxed);
     }
 
     /// The oldest item of a lane.
@@ -127,8 +142,9 @@ impl Store {
         Ok(heads)
     }
 
+    /// Items in a queue. Counted as they come and go (sled's `len` walks the whole tree).
     pub fn outbox_len(&self, queue: Queue) -> usize {
-        self.outbox_tree(queue).len()
+        self.queued[queue.index()].load(Ordering::Relaxed)
     }
 
     /// Moves an item to the dead letters in one transaction.
@@ -141,6 +157,7 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         let id = self.db.generate_id()?;
+        let existed = self.outbox_tree(queue).contains_key(key.as_bytes())?;
         let letter = DeadLetter {
             id,
             queue: queue.name().into(),
@@ -157,7 +174,11 @@ impl Store {
             .map_err(|e| match e {
                 sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
                 sled::transaction::TransactionError::Abort(()) => unreachable!("never aborts"),
-            })
+            })?;
+        if existed {
+            self.queued[queue.index()].fetch_sub(1, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// The most recent dead letters, newest first.

@@ -157,7 +157,7 @@ impl Store {
         .flatten()
         .collect();
         let outbox = self.outbox_tree(Queue::HubSpot);
-        flatten((&self.sessions, &self.session_keys, outbox).transaction(
+        let outcome = flatten((&self.sessions, &self.session_keys, outbox).transaction(
             |(sessions, keys, outbox)| {
                 for key in &index_keys {
                     if let Some(existing_id) = keys.get(key.as_bytes())?
@@ -198,7 +198,11 @@ impl Store {
                 tx_push(outbox, &OutboxItem::new(&id, job, now_ms(now)))?;
                 Ok(SessionOutcome::Created(session))
             },
-        ))
+        ))?;
+        if let SessionOutcome::Created(_) = outcome {
+            self.outbox_added(Queue::HubSpot, 1);
+        }
+        Ok(outcome)
     }
 
     /// Queues a user message, unless the bot already sent this `messageId` or the session
@@ -263,7 +267,7 @@ impl Store {
             _ => "The user ended the session.".to_string(),
         };
         let _session = self.session_lock(session_id);
-        flatten((&self.sessions, outbox).transaction(|(sessions, outbox)| {
+        let outcome = flatten((&self.sessions, outbox).transaction(|(sessions, outbox)| {
             let Some(mut session) = tx_get::<Session>(sessions, session_id.as_bytes())? else {
                 return Ok(StopOutcome::NotFound);
             };
@@ -282,7 +286,11 @@ impl Store {
             tx_push(outbox, &OutboxItem::new(session_id, note, ms))?;
             tx_push(outbox, &OutboxItem::new(session_id, Job::CloseThread, ms))?;
             Ok(StopOutcome::Stopped(session))
-        }))
+        }))?;
+        if let StopOutcome::Stopped(_) = outcome {
+            self.outbox_added(Queue::HubSpot, 2);
+        }
+        Ok(outcome)
     }
 
     /// Applies `change` to a stored session atomically; `None` when it does not exist.

@@ -2,7 +2,7 @@
 //! outages, Retry-After, token expiry, revoked refresh tokens, rate limits.
 
 use crate::support::fake_hubspot::{FakeConfig, FakeHubSpot};
-use crate::support::harness::{Handoff, config, eventually};
+use crate::support::harness::{Handoff, config, connected, eventually};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -87,10 +87,7 @@ async fn concurrent_sessions_each_get_their_messages_in_order_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_delays_but_loses_nothing() {
-    let fake = FakeHubSpot::start(FakeConfig::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let handoff = Handoff::start(config(&fake, dir.path())).await;
-    handoff.wait_ready().await;
+    let (fake, _dir, handoff) = connected(FakeConfig::default()).await;
     let session = handoff.open_session("outage@example.com", json!([])).await;
     let itid = wait_for_thread(&handoff, &fake, &session).await;
 
@@ -113,10 +110,7 @@ async fn an_outage_delays_but_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_on_429_pauses_every_hubspot_call() {
-    let fake = FakeHubSpot::start(FakeConfig::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let handoff = Handoff::start(config(&fake, dir.path())).await;
-    handoff.wait_ready().await;
+    let (fake, _dir, handoff) = connected(FakeConfig::default()).await;
     let session = handoff.open_session("limit@example.com", json!([])).await;
     let itid = wait_for_thread(&handoff, &fake, &session).await;
 
@@ -143,10 +137,7 @@ async fn retry_after_on_429_pauses_every_hubspot_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_access_token_is_refreshed() {
-    let fake = FakeHubSpot::start(FakeConfig::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let handoff = Handoff::start(config(&fake, dir.path())).await;
-    handoff.wait_ready().await;
+    let (fake, _dir, handoff) = connected(FakeConfig::default()).await;
     let session = handoff.open_session("token@example.com", json!([])).await;
     let itid = wait_for_thread(&handoff, &fake, &session).await;
     let refreshes = fake.token_requests();
@@ -165,14 +156,11 @@ async fn an_expired_access_token_is_refreshed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_lived_tokens_are_refreshed_ahead_of_expiry() {
-    let fake = FakeHubSpot::start(FakeConfig {
+    let (fake, _dir, handoff) = connected(FakeConfig {
         token_lifetime_secs: 2,
         ..FakeConfig::default()
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let handoff = Handoff::start(config(&fake, dir.path())).await;
-    handoff.wait_ready().await;
     let session = handoff.open_session("ahead@example.com", json!([])).await;
     let itid = wait_for_thread(&handoff, &fake, &session).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -201,10 +189,7 @@ async fn a_rotated_refresh_token_is_persisted_and_used_after_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_refresh_token_makes_handoff_unready_and_keeps_the_work() {
-    let fake = FakeHubSpot::start(FakeConfig::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let handoff = Handoff::start(config(&fake, dir.path())).await;
-    handoff.wait_ready().await;
+    let (fake, _dir, handoff) = connected(FakeConfig::default()).await;
     let session = handoff.open_session("revoked@example.com", json!([])).await;
     let itid = wait_for_thread(&handoff, &fake, &session).await;
 
@@ -307,10 +292,7 @@ async fn a_backlog_drains_at_the_rate_limit_without_429s() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanent_refusal_fails_the_session_and_dead_letters_it() {
-    let fake = FakeHubSpot::start(FakeConfig::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let handoff = Handoff::start(config(&fake, dir.path())).await;
-    handoff.wait_ready().await;
+    let (fake, _dir, handoff) = connected(FakeConfig::default()).await;
     fake.set_reject_publishes(Some("Invalid delivery identifier".into()));
     let session = handoff.open_session("refused@example.com", json!([])).await;
     eventually(WAIT, || async {

@@ -2,7 +2,7 @@
 //! restarts and HubSpot's eventual consistency.
 
 use crate::support::fake_hubspot::{FakeConfig, FakeHubSpot};
-use crate::support::harness::{Handoff, config};
+use crate::support::harness::{Handoff, config, connected};
 use serde_json::Value;
 
 fn ours(fake: &FakeHubSpot, webhook: &str) -> Vec<Value> {
@@ -14,10 +14,7 @@ fn ours(fake: &FakeHubSpot, webhook: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provisions_once_and_reuses_everything_after_restart() {
-    let fake = FakeHubSpot::start(FakeConfig::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let handoff = Handoff::start(config(&fake, dir.path())).await;
-    handoff.wait_ready().await;
+    let (fake, _dir, handoff) = connected(FakeConfig::default()).await;
 
     let webhook = format!("{}/webhooks/hubspot", handoff.url);
     let channels = fake.channels();

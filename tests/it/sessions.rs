@@ -2,7 +2,7 @@
 //! a stop that tells the agent and closes the thread.
 
 use crate::support::fake_hubspot::{FakeConfig, FakeHubSpot, Thread};
-use crate::support::harness::{Handoff, config, eventually};
+use crate::support::harness::{Handoff, config, connected, eventually};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -140,10 +140,7 @@ async fn escalation_by_phone_and_without_a_matching_contact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_tells_the_agent_closes_the_thread_and_refuses_later_messages() {
-    let fake = FakeHubSpot::start(FakeConfig::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let handoff = Handoff::start(config(&fake, dir.path())).await;
-    handoff.wait_ready().await;
+    let (fake, _dir, handoff) = connected(FakeConfig::default()).await;
     let session = handoff.open_session("stop@example.com", json!([])).await;
     handoff.send_text(&session, "a", "one last thing").await;
 

@@ -1,7 +1,7 @@
 //! Starts the real handoff server on 127.0.0.1:0 against the fake HubSpot, and talks HTTP
 //! to it.
 
-use super::fake_hubspot::FakeHubSpot;
+use super::fake_hubspot::{FakeConfig, FakeHubSpot};
 use handoff::app::Running;
 use handoff::config::Config;
 use handoff::secret::Secret;
@@ -45,6 +45,15 @@ pub fn config(fake: &FakeHubSpot, data_dir: &Path) -> Config {
     c.retry.max = Duration::from_millis(300);
     c.retry.give_up_after = Duration::from_secs(120);
     c
+}
+
+/// A fake HubSpot and a handoff connected to it and ready (the temp dir holds the store).
+pub async fn connected(fake_config: FakeConfig) -> (FakeHubSpot, tempfile::TempDir, Handoff) {
+    let fake = FakeHubSpot::start(fake_config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let handoff = Handoff::start(config(&fake, dir.path())).await;
+    handoff.wait_ready().await;
+    (fake, dir, handoff)
 }
 
 pub struct Handoff {
