@@ -276,3 +276,18 @@ async fn sigterm_stops_cleanly_and_logs_hold_no_secrets_or_message_text() {
         assert!(!log.contains(text), "a message body reached the log");
     }
 }
+
+#[test]
+fn a_half_set_configuration_stops_start_up_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .env_clear()
+        .env("HANDOFF_DATA_DIR", dir.path())
+        .env("HANDOFF_LISTEN", "127.0.0.1:0")
+        .env("HANDOFF_HUBSPOT__CLIENT_ID", "only-the-id")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hubspot.client_secret"), "{err}");
+}
