@@ -1,9 +1,12 @@
 //! Assembles handoff: store, HubSpot client, outbox workers, provisioning and the HTTP
 //! server. Everything is built once, outside actix's per-worker factory, and shared.
 
+use crate::bot::deliver::BotDeliverer;
+use crate::bot::events::EventLog;
 use crate::config::Config;
 use crate::error::extractors;
 use crate::hubspot::client::DeveloperCredentials;
+use crate::hubspot::inbound::InboundProcessor;
 use crate::hubspot::oauth::AppCredentials;
 use crate::hubspot::provision::{ProvisionState, ProvisionStatus, Provisioner};
 use crate::hubspot::publisher::Publisher;
@@ -27,6 +30,8 @@ pub struct AppState {
     pub hubspot: Arc<HubSpot>,
     pub provision: Arc<ProvisionState>,
     pub hubspot_outbox: Arc<Outbox>,
+    pub inbound_outbox: Arc<Outbox>,
+    pub events: Arc<EventLog>,
 }
 
 impl AppState {
@@ -106,12 +111,22 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
     apply_configured_credentials(&config, &hubspot)?;
     let provision = Arc::new(ProvisionState::default());
     let hubspot_outbox = Arc::new(Outbox::recover(store.clone(), Queue::HubSpot)?);
+    let inbound_outbox = Arc::new(Outbox::recover(store.clone(), Queue::Inbound)?);
+    let bot_outbox = Arc::new(Outbox::recover(store.clone(), Queue::Bot)?);
+    let bot_webhook = bot_webhook(&config);
+    let events = Arc::new(EventLog::new(
+        store.clone(),
+        bot_webhook.is_some().then(|| bot_outbox.clone()),
+        hubspot_outbox.clone(),
+    ));
     let state = web::Data::new(AppState {
         config: config.clone(),
         store: store.clone(),
         hubspot: hubspot.clone(),
         provision: provision.clone(),
         hubspot_outbox: hubspot_outbox.clone(),
+        inbound_outbox: inbound_outbox.clone(),
+        events: events.clone(),
     });
 
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -120,22 +135,54 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         hubspot: hubspot.clone(),
         store: store.clone(),
         provision: provision.clone(),
+        events: events.clone(),
     });
+    let processor = Arc::new(InboundProcessor::new(
+        hubspot.clone(),
+        store.clone(),
+        events.clone(),
+    ));
     let worker_config = WorkerConfig {
         max_in_flight: 32,
         lease: config.hubspot.timeout * 3,
         shutdown_grace: Duration::from_secs(10),
         policy: policy.clone(),
     };
-    let background = vec![
+    let mut background = vec![
         tokio::spawn(worker::run(
             hubspot_outbox,
             publisher,
-            worker_config,
+            worker_config.clone(),
             shutdown_rx.clone(),
         )),
-        tokio::spawn(provision_loop(state.clone(), policy, shutdown_rx)),
+        tokio::spawn(worker::run(
+            inbound_outbox,
+            processor,
+            worker_config.clone(),
+            shutdown_rx.clone(),
+        )),
+        tokio::spawn(prune_events(store.clone(), shutdown_rx.clone())),
     ];
+    if let Some((url, key)) = bot_webhook {
+        let deliverer = Arc::new(BotDeliverer {
+            http: http_client(Duration::from_secs(10)),
+            url,
+            key,
+            store: store.clone(),
+            events: events.clone(),
+        });
+        background.push(tokio::spawn(worker::run(
+            bot_outbox,
+            deliverer,
+            worker_config,
+            shutdown_rx.clone(),
+        )));
+    }
+    background.push(tokio::spawn(provision_loop(
+        state.clone(),
+        policy,
+        shutdown_rx,
+    )));
 
     let addr = listener.local_addr()?;
     let data = state.clone();
@@ -149,6 +196,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
             .wrap(middleware::Logger::new("%U %s %Dms").log_target("handoff::http"))
             .configure(crate::ops::routes)
             .configure(crate::bot::api::routes)
+            .configure(crate::hubspot::webhook::routes)
             .default_service(web::to(crate::ops::not_found))
     })
     .listen(listener)?
@@ -166,6 +214,31 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         background,
         shutdown,
     })
+}
+
+/// The bot's webhook URL and signing key, when configured (validated at load).
+fn bot_webhook(config: &Config) -> Option<(String, Vec<u8>)> {
+    let url = config.bot.webhook_url.clone()?;
+    let secret = config.bot.webhook_secret.as_ref()?;
+    let key = crate::bot::signing::decode_secret(secret.expose()).ok()?;
+    Some((url, key))
+}
+
+/// Events are kept at least 7 days; older ones are pruned hourly.
+const EVENT_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
+async fn prune_events(store: Store, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        match store.prune_events(chrono::Utc::now() - EVENT_RETENTION) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "old events pruned"),
+            Err(e) => tracing::warn!(error = %e, "cannot prune old events"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 fn apply_configured_credentials(config: &Config, hubspot: &HubSpot) -> Result<(), StoreError> {

@@ -44,7 +44,17 @@ pub fn not_ready_reasons(state: &AppState) -> Vec<(&'static str, String)> {
         None => {}
     }
     match state.provision.status() {
-        ProvisionStatus::Ready(_) => {}
+        ProvisionStatus::Ready(p) => {
+            if state.store.account_purged(&p.account_id).unwrap_or(false) {
+                reasons.push((
+                    "channel-account-purged",
+                    format!(
+                        "HubSpot deleted channel account {}; connect the inbox again",
+                        p.account_id
+                    ),
+                ));
+            }
+        }
         ProvisionStatus::Waiting if state.inbox_id().is_none() => {
             reasons.push(("channel-not-provisioned", "no inbox is chosen yet".into()))
         }

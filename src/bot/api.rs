@@ -23,7 +23,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/sessions", web::post().to(create_session))
             .route("/sessions/{id}", web::get().to(get_session))
             .route("/sessions/{id}/messages", web::post().to(send_message))
-            .route("/sessions/{id}/stop", web::post().to(stop_session)),
+            .route("/sessions/{id}/stop", web::post().to(stop_session))
+            .route("/events", web::get().to(list_events)),
     );
 }
 
@@ -344,6 +345,18 @@ async fn stop_session(
     {
         StopOutcome::Stopped(s) => {
             state.hubspot_outbox.lane_changed(&id)?;
+            let mut data = json!({"by": "bot"});
+            if let Some(r) = &reason {
+                data["reason"] = json!(r);
+            }
+            // The one `session.closed` the bot gets; HubSpot's echo of the close is ignored.
+            state.events.append(
+                &s.id,
+                "session.closed",
+                data,
+                &format!("closed:{}", s.id),
+                None,
+            )?;
             tracing::info!(session = s.id, "session stopped by the bot");
             s
         }
@@ -352,4 +365,36 @@ async fn stop_session(
     };
     state.store.flush().await?;
     Ok(HttpResponse::Accepted().json(json!({"sessionId": session.id, "status": session.status})))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    after: Option<String>,
+    limit: Option<usize>,
+    wait: Option<u64>,
+}
+
+const MAX_EVENTS: usize = 1000;
+const MAX_WAIT_SECS: u64 = 60;
+
+/// `GET /api/v1/events?after=&limit=&wait=`: the event stream for all sessions, by cursor,
+/// long-polling up to `wait` seconds when nothing is new.
+async fn list_events(
+    _: BotAuth,
+    state: web::Data<AppState>,
+    query: web::Query<EventsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let after = match q.after.as_deref().filter(|a| !a.is_empty()) {
+        None => 0,
+        Some(cursor) => cursor
+            .parse::<u64>()
+            .map_err(|_| ApiError::bad_request("`after` is not a cursor this server gave out"))?,
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, MAX_EVENTS);
+    let wait = std::time::Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_SECS));
+    let events = state.events.read(after, limit, wait).await?;
+    let next = events.last().map(|e| e.seq).unwrap_or(after);
+    let list: Vec<_> = events.into_iter().map(|e| e.event).collect();
+    Ok(HttpResponse::Ok().json(json!({"events": list, "next": next.to_string()})))
 }

@@ -284,3 +284,82 @@ impl HubSpot {
             .map(|_| ())
     }
 }
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Actor {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub avatar: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SignedFile {
+    pub url: String,
+    pub name: Option<String>,
+    pub extension: Option<String>,
+    pub size: Option<u64>,
+}
+
+impl SignedFile {
+    pub fn file_name(&self) -> Option<String> {
+        match (&self.name, &self.extension) {
+            (Some(n), Some(e)) if !n.ends_with(&format!(".{e}")) => Some(format!("{n}.{e}")),
+            (Some(n), _) => Some(n.clone()),
+            _ => None,
+        }
+    }
+
+    /// A MIME type from the extension, for the common kinds agents send.
+    pub fn mime_type(&self) -> Option<&'static str> {
+        let ext = self.extension.as_deref()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "png" => "image/png",
+            "jpg" | "jpeg" => "image/jpeg",
+            "gif" => "image/gif",
+            "webp" => "image/webp",
+            "pdf" => "application/pdf",
+            "txt" => "text/plain",
+            "csv" => "text/csv",
+            "mp3" => "audio/mpeg",
+            "mp4" => "video/mp4",
+            "zip" => "application/zip",
+            _ => return None,
+        })
+    }
+}
+
+impl HubSpot {
+    pub async fn get_actor(&self, actor_id: &str) -> Result<Actor, HubSpotError> {
+        let path = format!("/conversations/v3/conversations/actors/{actor_id}");
+        self.call(Method::GET, &path, &[], None, Auth::Bearer).await
+    }
+
+    pub async fn signed_file_url(&self, file_id: &str) -> Result<SignedFile, HubSpotError> {
+        let path = format!("/files/v3/files/{file_id}/signed-url");
+        self.call(
+            Method::GET,
+            &path,
+            &[("expirationSeconds", "86400")],
+            None,
+            Auth::Bearer,
+        )
+        .await
+    }
+
+    pub async fn set_message_status(
+        &self,
+        channel_id: &str,
+        message_id: &str,
+        status: &str,
+        error: Option<&str>,
+    ) -> Result<(), HubSpotError> {
+        let path = format!("{CHANNELS}/{channel_id}/messages/{message_id}");
+        let mut body = json!({ "statusType": status });
+        if let Some(e) = error {
+            body["errorMessage"] = json!(e);
+        }
+        self.call::<Value>(Method::PATCH, &path, &[], Some(&body), Auth::Bearer)
+            .await
+            .map(|_| ())
+    }
+}

@@ -5,10 +5,13 @@ pub mod api;
 pub mod client;
 pub mod compose;
 pub mod error;
+pub mod inbound;
 pub mod oauth;
 pub mod provision;
 pub mod publisher;
 pub mod ratelimit;
+pub mod signature;
+pub mod webhook;
 
 pub use client::{HubSpot, http_client};
 pub use error::HubSpotError;

@@ -6,6 +6,7 @@ use super::client::HubSpot;
 use super::compose::{self, Composed};
 use super::error::HubSpotError;
 use super::provision::{ProvisionState, Provisioned};
+use crate::bot::events::EventLog;
 use crate::outbox::worker::{Deliver, Outcome};
 use crate::outbox::{Job, OutboxItem};
 use crate::store::{Session, SessionFailure, SessionStatus, Store, User};
@@ -17,6 +18,7 @@ pub struct Publisher {
     pub hubspot: Arc<HubSpot>,
     pub store: Store,
     pub provision: Arc<ProvisionState>,
+    pub events: Arc<EventLog>,
 }
 
 /// A step failed: how the outbox should treat it.
@@ -56,7 +58,8 @@ impl Deliver for Publisher {
     async fn dead_lettered(&self, item: &OutboxItem, reason: &str) {
         if let Job::StartSession { .. } = item.job {
             // HubSpot refused the session itself: it can never open.
-            let failed = self.store.update_session(&item.lane, |s| {
+            let session = &item.lane;
+            let failed = self.store.update_session(session, |s| {
                 if !s.status.is_final() {
                     s.status = SessionStatus::Failed;
                     s.closed_at = Some(chrono::Utc::now());
@@ -66,8 +69,18 @@ impl Deliver for Publisher {
                     message: reason.to_string(),
                 });
             });
-            if let Err(e) = failed {
-                tracing::error!(session = item.lane, error = %e, "cannot mark the session failed");
+            let error = json!({"error": {"code": "hubspot-rejected", "message": reason}});
+            let told = failed.and_then(|_| {
+                self.events.append(
+                    session,
+                    "session.failed",
+                    error,
+                    &format!("failed:{session}"),
+                    None,
+                )
+            });
+            if let Err(e) = told {
+                tracing::error!(session, error = %e, "cannot mark the session failed");
             }
         }
     }
@@ -81,6 +94,18 @@ impl Publisher {
                 after: Duration::from_secs(1),
             })
         })?;
+        if let Job::MessageStatus {
+            channel_id,
+            message_id,
+            status,
+            error,
+        } = &item.job
+        {
+            return Ok(self
+                .hubspot
+                .set_message_status(channel_id, message_id, status, error.as_deref())
+                .await?);
+        }
         let session = self
             .store
             .session(&item.lane)?
@@ -120,7 +145,17 @@ impl Publisher {
                         s.status = SessionStatus::Open;
                     }
                 })?;
+                if let Some(t) = &thread {
+                    self.store.index_hubspot_thread(t, &session.id)?;
+                }
                 tracing::info!(session = session.id, thread = ?thread, contact = ?contact, "session published to HubSpot");
+                self.events.append(
+                    &session.id,
+                    "session.opened",
+                    json!({"hubspotThreadId": thread}),
+                    &format!("opened:{}", session.id),
+                    None,
+                )?;
             }
             Job::Publish {
                 message_id,
@@ -149,6 +184,12 @@ impl Publisher {
                     .ok_or_else(|| permanent("the session never got a HubSpot thread"))?;
                 self.hubspot.set_thread_status(thread, "CLOSED").await?;
                 tracing::info!(session = session.id, thread, "HubSpot thread closed");
+            }
+            Job::MessageStatus { .. } | Job::Inbound { .. } | Job::DeliverEvent { .. } => {
+                return Err(permanent(format!(
+                    "`{}` does not belong in the HubSpot queue",
+                    item.job.name()
+                )));
             }
         }
         Ok(())

@@ -23,6 +23,20 @@ pub enum Job {
     Note { message_id: String, text: String },
     /// Close the HubSpot thread.
     CloseThread,
+    /// Report an agent message's delivery to the bot back to HubSpot (`SENT` / `FAILED`).
+    MessageStatus {
+        channel_id: String,
+        message_id: String,
+        status: String,
+        error: Option<String>,
+    },
+    /// A verified HubSpot webhook event (one object), to turn into bot events.
+    Inbound {
+        key: String,
+        event: serde_json::Value,
+    },
+    /// Deliver the event with this sequence number to the bot's webhook.
+    DeliverEvent { seq: u64 },
 }
 
 impl Job {
@@ -32,6 +46,9 @@ impl Job {
             Job::Publish { .. } => "publish",
             Job::Note { .. } => "note",
             Job::CloseThread => "close_thread",
+            Job::MessageStatus { .. } => "message_status",
+            Job::Inbound { .. } => "inbound",
+            Job::DeliverEvent { .. } => "deliver_event",
         }
     }
 }

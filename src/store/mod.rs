@@ -4,11 +4,14 @@
 //! A write is durable only after [`Store::flush`]; every acknowledgement to the bot or to
 //! HubSpot waits for it.
 
+mod events;
 mod flusher;
+mod inbound;
 pub mod models;
 mod outbox;
 mod sessions;
 
+pub use inbound::{integration_thread_id, session_of_integration_thread};
 pub use models::*;
 pub use outbox::{ItemKey, Queue};
 pub use sessions::{MessageOutcome, NewSession, SessionOutcome, StopOutcome, UserInput};
@@ -51,6 +54,16 @@ pub struct Store {
     session_keys: sled::Tree,
     message_ids: sled::Tree,
     outbox_hubspot: sled::Tree,
+    outbox_inbound: sled::Tree,
+    outbox_bot: sled::Tree,
+    /// `itid:{integrationThreadId}` and `hs:{hubspotThreadId}` → session id.
+    thread_index: sled::Tree,
+    /// Keys of HubSpot webhook events already accepted (de-duplication).
+    inbound_seen: sled::Tree,
+    /// The event log: seq (u64 BE) → stored event.
+    events: sled::Tree,
+    /// Event de-duplication key → seq.
+    event_keys: sled::Tree,
     dead_letters: sled::Tree,
     flusher: flusher::Flusher,
     /// Orders the writes of one session (message vs. stop) without a sled transaction.
@@ -82,6 +95,12 @@ impl Store {
             session_keys: tree("session_keys")?,
             message_ids: tree("message_ids")?,
             outbox_hubspot: tree("outbox_hubspot")?,
+            outbox_inbound: tree("outbox_inbound")?,
+            outbox_bot: tree("outbox_bot")?,
+            thread_index: tree("thread_index")?,
+            inbound_seen: tree("inbound_seen")?,
+            events: tree("events")?,
+            event_keys: tree("event_keys")?,
             dead_letters: tree("dead_letters")?,
             flusher: flusher::Flusher::start(db.clone()),
             session_locks: Arc::new(std::array::from_fn(|_| Mutex::new(()))),
@@ -120,7 +139,7 @@ impl Store {
         }
     }
 
-    fn session_lock(&self, session_id: &str) -> MutexGuard<'_, ()> {
+    pub(crate) fn session_lock(&self, session_id: &str) -> MutexGuard<'_, ()> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         session_id.hash(&mut hasher);
         self.session_locks[(hasher.finish() as usize) % SESSION_LOCKS].lock()
@@ -159,6 +178,25 @@ impl Store {
 
     pub fn set_channel(&self, channel: &ChannelRecord) -> Result<()> {
         put_json(&self.settings, KEY_CHANNEL, channel)
+    }
+
+    /// HubSpot told us the channel account for `account_id` was deleted.
+    pub fn set_account_purged(&self, account_id: &str, purged: bool) -> Result<()> {
+        let key = format!("hubspot.account_purged.{account_id}");
+        if purged {
+            put_json(&self.settings, key, &true)
+        } else {
+            self.settings.remove(key)?;
+            Ok(())
+        }
+    }
+
+    pub fn account_purged(&self, account_id: &str) -> Result<bool> {
+        Ok(get_json::<bool>(
+            &self.settings,
+            format!("hubspot.account_purged.{account_id}"),
+        )?
+        .unwrap_or(false))
     }
 
     pub fn forget_channel(&self) -> Result<()> {

@@ -116,3 +116,46 @@ pub struct ChannelAccountRecord {
     pub channel_id: String,
     pub inbox_id: String,
 }
+
+/// An event for the bot, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(rename = "sessionId")]
+    pub session_id: String,
+    #[serde(rename = "createdAt", with = "rfc3339_millis")]
+    pub created_at: DateTime<Utc>,
+    pub data: serde_json::Value,
+}
+
+/// The HubSpot message an event came from, to report its delivery status back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HubSpotMessageRef {
+    pub channel_id: String,
+    pub message_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    pub seq: u64,
+    pub event: Event,
+    pub hubspot_message: Option<HubSpotMessageRef>,
+}
+
+mod rfc3339_millis {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}

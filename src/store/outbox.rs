@@ -11,12 +11,16 @@ use std::sync::atomic::Ordering;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Queue {
-    /// Work for HubSpot: publishing, closing threads.
+    /// Work for HubSpot: publishing, closing threads, message statuses.
     HubSpot,
+    /// Verified HubSpot webhook events waiting to be turned into bot events.
+    Inbound,
+    /// Events waiting to be delivered to the bot's webhook.
+    Bot,
 }
 
 impl Queue {
-    pub const ALL: [Queue; 1] = [Queue::HubSpot];
+    pub const ALL: [Queue; 3] = [Queue::HubSpot, Queue::Inbound, Queue::Bot];
 
     pub(super) fn index(self) -> usize {
         self as usize
@@ -25,6 +29,8 @@ impl Queue {
     pub fn name(self) -> &'static str {
         match self {
             Queue::HubSpot => "hubspot",
+            Queue::Inbound => "inbound",
+            Queue::Bot => "bot",
         }
     }
 }
@@ -72,6 +78,8 @@ impl Store {
     pub(super) fn outbox_tree(&self, queue: Queue) -> &sled::Tree {
         match queue {
             Queue::HubSpot => &self.outbox_hubspot,
+            Queue::Inbound => &self.outbox_inbound,
+            Queue::Bot => &self.outbox_bot,
         }
     }
 

@@ -1,0 +1,137 @@
+//! The bot's event log: every event is appended once (by a de-duplication key), queued for
+//! the bot's webhook when one is configured, and readable by long-poll.
+
+use crate::outbox::worker::now_ms;
+use crate::outbox::{Job, Outbox, OutboxItem};
+use crate::store::{Event, HubSpotMessageRef, Store, StoreError, StoredEvent};
+use chrono::Utc;
+use parking_lot::Mutex;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub struct EventLog {
+    store: Store,
+    /// `Some` when `bot.webhook_url` is set.
+    bot_outbox: Option<Arc<Outbox>>,
+    hubspot_outbox: Arc<Outbox>,
+    append_lock: Mutex<()>,
+    latest: watch::Sender<u64>,
+}
+
+/// A stable id for the event with this key: the same HubSpot event processed twice gets the
+/// same id, which is also the `webhook-id` the bot de-duplicates by.
+pub fn event_id(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    let hex: String = digest[..13].iter().map(|b| format!("{b:02x}")).collect();
+    format!("evt_{hex}")
+}
+
+impl EventLog {
+    pub fn new(store: Store, bot_outbox: Option<Arc<Outbox>>, hubspot_outbox: Arc<Outbox>) -> Self {
+        EventLog {
+            store,
+            bot_outbox,
+            hubspot_outbox,
+            append_lock: Mutex::new(()),
+            latest: watch::Sender::new(0),
+        }
+    }
+
+    /// Appends an event unless one with `key` exists; returns it when appended.
+    pub fn append(
+        &self,
+        session_id: &str,
+        kind: &str,
+        data: Value,
+        key: &str,
+        hubspot_message: Option<HubSpotMessageRef>,
+    ) -> Result<Option<Event>, StoreError> {
+        let _order = self.append_lock.lock();
+        let stored = self.store.append_event(key, |seq| StoredEvent {
+            seq,
+            event: Event {
+                id: event_id(key),
+                kind: kind.to_string(),
+                session_id: session_id.to_string(),
+                created_at: Utc::now(),
+                data,
+            },
+            hubspot_message: hubspot_message.clone(),
+        })?;
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        match (&self.bot_outbox, hubspot_message) {
+            (Some(bot), _) => {
+                bot.enqueue(&OutboxItem::new(
+                    session_id,
+                    Job::DeliverEvent { seq: stored.seq },
+                    now_ms(),
+                ))?;
+            }
+            // No webhook: the event is delivered once it is readable by long-poll.
+            (None, Some(m)) => self.report_message_status(session_id, &m, "SENT", None)?,
+            (None, None) => {}
+        }
+        self.store.mark_event_key(key, stored.seq)?;
+        self.latest.send_replace(stored.seq);
+        tracing::info!(
+            session = session_id,
+            event = stored.event.id,
+            kind,
+            "event for the bot"
+        );
+        Ok(Some(stored.event))
+    }
+
+    /// Queues HubSpot's delivery status of an agent message.
+    pub fn report_message_status(
+        &self,
+        session_id: &str,
+        message: &HubSpotMessageRef,
+        status: &str,
+        error: Option<String>,
+    ) -> Result<(), StoreError> {
+        let job = Job::MessageStatus {
+            channel_id: message.channel_id.clone(),
+            message_id: message.message_id.clone(),
+            status: status.to_string(),
+            error,
+        };
+        self.hubspot_outbox
+            .enqueue(&OutboxItem::new(session_id, job, now_ms()))
+            .map(|_| ())
+    }
+
+    /// Events after `after`, waiting up to `wait` for one to arrive when there are none.
+    pub async fn read(
+        &self,
+        after: u64,
+        limit: usize,
+        wait: Duration,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut changes = self.latest.subscribe();
+        let events = self.store.events_after(after, limit)?;
+        if !events.is_empty() || wait.is_zero() {
+            return Ok(events);
+        }
+        let _ = tokio::time::timeout(wait, changes.wait_for(|latest| *latest > after)).await;
+        self.store.events_after(after, limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_are_stable_and_prefixed() {
+        assert_eq!(event_id("msg:abc"), event_id("msg:abc"));
+        assert_ne!(event_id("msg:abc"), event_id("msg:abd"));
+        assert!(event_id("x").starts_with("evt_"));
+        assert_eq!(event_id("x").len(), 30);
+    }
+}

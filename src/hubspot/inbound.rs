@@ -1,0 +1,490 @@
+//! HubSpot's webhook events, parsed leniently (ids as strings or numbers, `status` as a
+//! string or `{statusType}`, thread ids at the top or inside `message`, `assignedTo` as
+//! `A-123` or `123`), and turned into events for the bot.
+
+use super::client::HubSpot;
+use crate::bot::events::EventLog;
+use crate::outbox::worker::{Deliver, Outcome};
+use crate::outbox::{Job, OutboxItem};
+use crate::store::{Agent, ClosedBy, HubSpotMessageRef, SessionStatus, Store, StoreError};
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileRef {
+    pub file_id: Option<String>,
+    pub url: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentMessage {
+    pub message_id: String,
+    pub channel_id: String,
+    pub thread_id: Option<String>,
+    pub integration_thread_ids: Vec<String>,
+    pub actor_id: Option<String>,
+    pub agent_name: Option<String>,
+    pub text: String,
+    pub rich_text: Option<String>,
+    pub files: Vec<FileRef>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed {
+    AgentMessage(AgentMessage),
+    /// `None` when the thread was unassigned.
+    Assigned {
+        thread_id: String,
+        actor: Option<String>,
+    },
+    Status {
+        thread_id: String,
+        status: String,
+    },
+    Account {
+        kind: String,
+        account_id: String,
+    },
+    Ignored(String),
+}
+
+/// A string or a number, as text.
+pub fn id_of(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn text_of(v: Option<&Value>) -> Option<String> {
+    v.and_then(Value::as_str).map(str::to_string)
+}
+
+/// `A-123` or `123` → `A-123`; empty → unassigned.
+pub fn normalize_actor(value: &str) -> Option<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        None
+    } else if v.bytes().all(|b| b.is_ascii_digit()) {
+        Some(format!("A-{v}"))
+    } else {
+        Some(v.to_string())
+    }
+}
+
+/// A custom-channel event (a single JSON object).
+pub fn parse_channel_event(v: &Value) -> Parsed {
+    let kind = text_of(v.get("type")).unwrap_or_default();
+    match kind.as_str() {
+        "OUTGOING_CHANNEL_MESSAGE_CREATED" => {
+            let Some(message) = v.get("message").filter(|m| m.is_object()) else {
+                return Parsed::Ignored("an outgoing message event without a message".into());
+            };
+            let Some(message_id) = id_of(message.get("id")) else {
+                return Parsed::Ignored("an outgoing message without an id".into());
+            };
+            let thread_ids = v
+                .get("channelIntegrationThreadIds")
+                .or_else(|| message.get("channelIntegrationThreadIds"));
+            let integration_thread_ids = match thread_ids {
+                Some(Value::Array(ids)) => ids.iter().filter_map(|i| id_of(Some(i))).collect(),
+                Some(other) => id_of(Some(other)).into_iter().collect(),
+                None => vec![],
+            };
+            let sender = message.get("senders").and_then(|s| s.get(0));
+            let actor_id = id_of(sender.and_then(|s| s.get("actorId")))
+                .or_else(|| id_of(message.get("createdBy")));
+            let files = message
+                .get("attachments")
+                .and_then(Value::as_array)
+                .map(|list| {
+                    list.iter()
+                        .filter(|a| {
+                            a.get("type").and_then(Value::as_str).unwrap_or("FILE") == "FILE"
+                        })
+                        .map(|a| FileRef {
+                            file_id: id_of(a.get("fileId")),
+                            url: text_of(a.get("url")),
+                            name: text_of(a.get("name")),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Parsed::AgentMessage(AgentMessage {
+                message_id,
+                channel_id: id_of(message.get("channelId"))
+                    .or_else(|| id_of(v.get("channelId")))
+                    .unwrap_or_default(),
+                thread_id: id_of(message.get("conversationsThreadId")),
+                integration_thread_ids,
+                actor_id,
+                agent_name: text_of(sender.and_then(|s| s.get("name"))),
+                text: text_of(message.get("text")).unwrap_or_default(),
+                rich_text: text_of(message.get("richText")),
+                files,
+            })
+        }
+        "CHANNEL_ACCOUNT_CREATED" | "CHANNEL_ACCOUNT_UPDATED" | "CHANNEL_ACCOUNT_PURGED" => {
+            match id_of(v.get("channelAccountId")) {
+                Some(account_id) => Parsed::Account { kind, account_id },
+                None => Parsed::Ignored(format!("{kind} without a channelAccountId")),
+            }
+        }
+        other => Parsed::Ignored(format!("unknown custom-channel event `{other}`")),
+    }
+}
+
+/// One event of an app-webhook array.
+pub fn parse_app_event(v: &Value) -> Parsed {
+    let kind = text_of(v.get("subscriptionType"))
+        .or_else(|| text_of(v.get("eventType")))
+        .unwrap_or_default();
+    let Some(thread_id) = id_of(v.get("objectId")) else {
+        return Parsed::Ignored(format!("`{kind}` without an objectId"));
+    };
+    if kind != "conversation.propertyChange" {
+        return Parsed::Ignored(format!("`{kind}` is not handled"));
+    }
+    let value = match v.get("propertyValue") {
+        Some(Value::Object(o)) => id_of(o.get("statusType")).unwrap_or_default(),
+        other => id_of(other).unwrap_or_default(),
+    };
+    match text_of(v.get("propertyName")).as_deref() {
+        Some("assignedTo") => Parsed::Assigned {
+            thread_id,
+            actor: normalize_actor(&value),
+        },
+        Some("status") => Parsed::Status {
+            thread_id,
+            status: value.to_uppercase(),
+        },
+        other => Parsed::Ignored(format!(
+            "property `{}` is not handled",
+            other.unwrap_or("-")
+        )),
+    }
+}
+
+/// The identity of an event across HubSpot's retries and duplicates.
+pub fn dedupe_key(raw: &Value, parsed: &Parsed) -> String {
+    match parsed {
+        Parsed::AgentMessage(m) => format!("msg:{}", m.message_id),
+        _ => {
+            // App events: `eventId` is not guaranteed unique, so use the documented composite.
+            let f = |k: &str| id_of(raw.get(k)).unwrap_or_default();
+            format!(
+                "app:{}:{}:{}:{}:{}:{}:{}",
+                f("subscriptionType"),
+                f("objectId"),
+                f("propertyName"),
+                id_of(raw.get("propertyValue")).unwrap_or_else(|| raw
+                    .get("propertyValue")
+                    .map(|v| v.to_string())
+                    .unwrap_or_default()),
+                f("messageId"),
+                f("occurredAt"),
+                f("type"),
+            )
+        }
+    }
+}
+
+/// Turns stored HubSpot events into bot events, in order per session.
+pub struct InboundProcessor {
+    pub hubspot: Arc<HubSpot>,
+    pub store: Store,
+    pub events: Arc<EventLog>,
+    actors: Mutex<HashMap<String, (Agent, Instant)>>,
+}
+
+const ACTOR_TTL: Duration = Duration::from_secs(3600);
+
+fn retry(e: StoreError) -> Outcome {
+    Outcome::Retry {
+        error: format!("store: {e}"),
+        retry_after: None,
+    }
+}
+
+impl Deliver for InboundProcessor {
+    async fn deliver(&self, item: &OutboxItem) -> Outcome {
+        let Job::Inbound { key, event } = &item.job else {
+            return Outcome::Permanent(format!(
+                "`{}` does not belong in the inbound queue",
+                item.job.name()
+            ));
+        };
+        let raw = event.get("event").cloned().unwrap_or(Value::Null);
+        let parsed = match event.get("source").and_then(Value::as_str) {
+            Some("channel") => parse_channel_event(&raw),
+            _ => parse_app_event(&raw),
+        };
+        match self.process(&item.lane, key, parsed).await {
+            Ok(()) => Outcome::Delivered,
+            Err(e) => retry(e),
+        }
+    }
+}
+
+impl InboundProcessor {
+    pub fn new(hubspot: Arc<HubSpot>, store: Store, events: Arc<EventLog>) -> Self {
+        InboundProcessor {
+            hubspot,
+            store,
+            events,
+            actors: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn process(&self, session_id: &str, key: &str, parsed: Parsed) -> Result<(), StoreError> {
+        let Some(session) = self.store.session(session_id)? else {
+            return Ok(());
+        };
+        match parsed {
+            Parsed::AgentMessage(m) => {
+                let agent = self
+                    .agent(m.actor_id.as_deref(), m.agent_name.clone())
+                    .await;
+                let attachments = self.attachments(&m.files).await;
+                let mut data = json!({"agent": agent, "text": m.text, "attachments": attachments});
+                if let Some(rich) = &m.rich_text {
+                    data["richText"] = json!(rich);
+                }
+                let reference = HubSpotMessageRef {
+                    channel_id: m.channel_id.clone(),
+                    message_id: m.message_id.clone(),
+                };
+                self.events
+                    .append(session_id, "session.message", data, key, Some(reference))?;
+            }
+            Parsed::Assigned { actor, .. } => {
+                let agent = match &actor {
+                    Some(id) => Some(self.agent(Some(id), None).await),
+                    None => None,
+                };
+                let assigned = agent.clone();
+                self.store.update_session(session_id, move |s| {
+                    s.agent = assigned.clone();
+                    match (&assigned, s.status) {
+                        (Some(_), SessionStatus::Open | SessionStatus::Pending) => {
+                            s.status = SessionStatus::Assigned
+                        }
+                        (None, SessionStatus::Assigned) => s.status = SessionStatus::Open,
+                        _ => {}
+                    }
+                })?;
+                if let Some(agent) = agent {
+                    self.events.append(
+                        session_id,
+                        "session.assigned",
+                        json!({"agent": agent}),
+                        key,
+                        None,
+                    )?;
+                }
+            }
+            Parsed::Status { status, .. } if status == "CLOSED" || status == "ARCHIVED" => {
+                // The bot's own stop already produced the one `session.closed`; HubSpot's
+                // echo of our close must not produce another.
+                if session.closed_by == Some(ClosedBy::Bot) || session.status.is_final() {
+                    return Ok(());
+                }
+                self.store.update_session(session_id, |s| {
+                    if !s.status.is_final() {
+                        s.status = SessionStatus::Closed;
+                        s.closed_by = Some(ClosedBy::Agent);
+                        s.closed_at = Some(chrono::Utc::now());
+                    }
+                })?;
+                self.events.append(
+                    session_id,
+                    "session.closed",
+                    json!({"by": "agent"}),
+                    &format!("closed:{session_id}"),
+                    None,
+                )?;
+            }
+            Parsed::Status { .. } | Parsed::Account { .. } | Parsed::Ignored(_) => {}
+        }
+        Ok(())
+    }
+
+    /// The agent behind an actor id: name, email and avatar from the actors API (cached),
+    /// falling back to what the webhook said when HubSpot cannot be asked.
+    async fn agent(&self, actor_id: Option<&str>, fallback_name: Option<String>) -> Agent {
+        let Some(id) = actor_id else {
+            return Agent {
+                id: String::new(),
+                name: fallback_name,
+                email: None,
+                avatar_url: None,
+            };
+        };
+        if let Some((agent, at)) = self.actors.lock().get(id)
+            && at.elapsed() < ACTOR_TTL
+        {
+            return agent.clone();
+        }
+        match self.hubspot.get_actor(id).await {
+            Ok(actor) => {
+                let agent = Agent {
+                    id: id.to_string(),
+                    name: actor.name.or(fallback_name),
+                    email: actor.email,
+                    avatar_url: actor.avatar,
+                };
+                self.actors
+                    .lock()
+                    .insert(id.to_string(), (agent.clone(), Instant::now()));
+                agent
+            }
+            Err(e) => {
+                tracing::warn!(actor = id, error = %e, "cannot look the agent up; using the webhook's name");
+                Agent {
+                    id: id.to_string(),
+                    name: fallback_name,
+                    email: None,
+                    avatar_url: None,
+                }
+            }
+        }
+    }
+
+    /// Attachment URLs the bot can fetch: HubSpot's own URL when it gives one, else a signed
+    /// URL from the Files API.
+    async fn attachments(&self, files: &[FileRef]) -> Vec<Value> {
+        let mut out = Vec::new();
+        for f in files {
+            let mut entry = json!({"name": f.name});
+            match (&f.url, &f.file_id) {
+                (Some(url), _) if url.starts_with("http") => entry["url"] = json!(url),
+                (_, Some(id)) => match self.hubspot.signed_file_url(id).await {
+                    Ok(signed) => {
+                        entry["url"] = json!(signed.url);
+                        if f.name.is_none() {
+                            entry["name"] = json!(signed.file_name());
+                        }
+                        entry["size"] = json!(signed.size);
+                        entry["mimeType"] = json!(signed.mime_type());
+                    }
+                    Err(e) => {
+                        tracing::warn!(file = id, error = %e, "cannot get a URL for an agent's file");
+                        entry["error"] = json!("the file could not be fetched from HubSpot");
+                    }
+                },
+                _ => entry["error"] = json!("HubSpot gave neither a URL nor a file id"),
+            }
+            out.push(entry);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_messages_parse_with_thread_ids_in_either_place_and_string_or_number_ids() {
+        let top = json!({"type": "OUTGOING_CHANNEL_MESSAGE_CREATED", "channelIntegrationThreadIds": ["handoff-x"],
+            "message": {"id": "abc", "channelId": 2930388, "conversationsThreadId": 6065362089u64,
+                "senders": [{"actorId": "A-2620022", "name": "Sam"}], "text": "hi", "richText": "<p>hi</p>",
+                "status": "SENT", "attachments": [{"type": "FILE", "fileId": 123, "name": "a.png"}]}});
+        let Parsed::AgentMessage(m) = parse_channel_event(&top) else {
+            panic!()
+        };
+        assert_eq!(m.integration_thread_ids, ["handoff-x"]);
+        assert_eq!(m.thread_id.as_deref(), Some("6065362089"));
+        assert_eq!(m.channel_id, "2930388");
+        assert_eq!(m.actor_id.as_deref(), Some("A-2620022"));
+        assert_eq!(m.files[0].file_id.as_deref(), Some("123"));
+        let nested = json!({"type": "OUTGOING_CHANNEL_MESSAGE_CREATED",
+            "message": {"id": "abd", "channelIntegrationThreadIds": ["handoff-y"], "createdBy": "A-7", "status": {"statusType": "SENT"}}});
+        let Parsed::AgentMessage(m) = parse_channel_event(&nested) else {
+            panic!()
+        };
+        assert_eq!(m.integration_thread_ids, ["handoff-y"]);
+        assert_eq!(m.actor_id.as_deref(), Some("A-7"));
+        assert_eq!(m.text, "");
+    }
+
+    #[test]
+    fn app_events_parse_both_assignment_formats_and_statuses() {
+        let ev = |prop: &str, value: Value| json!({"subscriptionType": "conversation.propertyChange", "objectId": 42, "propertyName": prop, "propertyValue": value, "occurredAt": 1});
+        assert_eq!(
+            parse_app_event(&ev("assignedTo", json!("A-5"))),
+            Parsed::Assigned {
+                thread_id: "42".into(),
+                actor: Some("A-5".into())
+            }
+        );
+        assert_eq!(
+            parse_app_event(&ev("assignedTo", json!("5"))),
+            Parsed::Assigned {
+                thread_id: "42".into(),
+                actor: Some("A-5".into())
+            }
+        );
+        assert_eq!(
+            parse_app_event(&ev("assignedTo", json!(5))),
+            Parsed::Assigned {
+                thread_id: "42".into(),
+                actor: Some("A-5".into())
+            }
+        );
+        assert_eq!(
+            parse_app_event(&ev("assignedTo", json!(""))),
+            Parsed::Assigned {
+                thread_id: "42".into(),
+                actor: None
+            }
+        );
+        assert_eq!(
+            parse_app_event(&ev("status", json!("CLOSED"))),
+            Parsed::Status {
+                thread_id: "42".into(),
+                status: "CLOSED".into()
+            }
+        );
+        assert_eq!(
+            parse_app_event(&ev("status", json!({"statusType": "closed"}))),
+            Parsed::Status {
+                thread_id: "42".into(),
+                status: "CLOSED".into()
+            }
+        );
+        let mut other = ev("status", json!("OPEN"));
+        other["eventType"] = other["subscriptionType"].take();
+        assert!(matches!(parse_app_event(&other), Parsed::Status { .. }));
+        assert!(matches!(
+            parse_app_event(&json!({"subscriptionType": "conversation.creation", "objectId": 1})),
+            Parsed::Ignored(_)
+        ));
+        assert!(matches!(
+            parse_channel_event(&json!({"type": "SOMETHING_NEW"})),
+            Parsed::Ignored(_)
+        ));
+        assert!(matches!(
+            parse_channel_event(&json!([1])),
+            Parsed::Ignored(_)
+        ));
+    }
+
+    #[test]
+    fn retries_share_a_key_and_different_changes_do_not() {
+        let a = json!({"subscriptionType": "conversation.propertyChange", "objectId": 42, "propertyName": "assignedTo", "propertyValue": "A-5", "occurredAt": 10, "attemptNumber": 0, "eventId": 1});
+        let mut retried = a.clone();
+        retried["attemptNumber"] = json!(3);
+        retried["eventId"] = json!(99);
+        let mut other = a.clone();
+        other["occurredAt"] = json!(11);
+        let key = |v: &Value| dedupe_key(v, &parse_app_event(v));
+        assert_eq!(key(&a), key(&retried));
+        assert_ne!(key(&a), key(&other));
+    }
+}

@@ -1,0 +1,185 @@
+//! `POST /webhooks/hubspot`: verify first (raw body, size limit, signature, timestamp),
+//! then store each event of ours once, flush, and answer. Turning events into bot events
+//! happens in the inbound worker, not here, so HubSpot gets its answer in milliseconds.
+
+use super::inbound::{Parsed, dedupe_key, parse_app_event, parse_channel_event};
+use super::signature::{self, Refused};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::error::extractors::BODY_LIMIT;
+use crate::store::session_of_integration_thread;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/webhooks/hubspot", web::post().to(receive));
+}
+
+/// Reads the body up to the limit, refusing more with 413 before buffering it all.
+async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("cannot read the body: {e}")))?;
+        if body.len() + chunk.len() > BODY_LIMIT {
+            return Err(ApiError::too_large(BODY_LIMIT));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn refused(reason: Refused) -> ApiError {
+    ApiError::unauthorized(format!("HubSpot signature refused: {reason}"))
+}
+
+/// Custom-channel events (objects) need v3; app webhooks (arrays) are checked with v3 when
+/// it is present, else v1.
+fn verify(
+    req: &HttpRequest,
+    state: &AppState,
+    body: &[u8],
+    is_array: bool,
+) -> Result<(), ApiError> {
+    let secret = state
+        .hubspot
+        .tokens
+        .credentials()
+        .ok_or_else(|| {
+            ApiError::unauthorized("HubSpot app credentials are not configured; cannot verify")
+        })?
+        .client_secret;
+    // The URL HubSpot called, as the public URL says, not as a proxy may have rewritten it.
+    let mut url = format!("{}{}", state.config.public_base(), req.path());
+    if !req.query_string().is_empty() {
+        url.push('?');
+        url.push_str(req.query_string());
+    }
+    if let Some(v3) = header(req, "x-hubspot-signature-v3") {
+        let ts = header(req, "x-hubspot-request-timestamp");
+        return signature::verify_v3(
+            secret.expose(),
+            "POST",
+            &url,
+            body,
+            ts,
+            v3,
+            Utc::now().timestamp_millis(),
+        )
+        .map_err(refused);
+    }
+    match header(req, "x-hubspot-signature") {
+        Some(v1)
+            if is_array
+                && header(req, "x-hubspot-signature-version")
+                    .is_none_or(|v| v.eq_ignore_ascii_case("v1")) =>
+        {
+            if signature::same(&signature::v1(secret.expose(), body), v1.trim()) {
+                Ok(())
+            } else {
+                Err(refused(Refused::Mismatch))
+            }
+        }
+        _ => Err(refused(Refused::Missing)),
+    }
+}
+
+async fn receive(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload).await?;
+    let is_array = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    verify(&req, &state, &body, is_array)?;
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    let events: Vec<(&str, Value, Parsed)> = match value {
+        Value::Array(items) => items
+            .into_iter()
+            .map(|v| {
+                let parsed = parse_app_event(&v);
+                ("app", v, parsed)
+            })
+            .collect(),
+        Value::Object(_) => {
+            let parsed = parse_channel_event(&value);
+            vec![("channel", value, parsed)]
+        }
+        _ => return Err(ApiError::bad_request("expected a JSON object or array")),
+    };
+    let now = Utc::now();
+    let mut accepted = 0;
+    let mut lanes = Vec::new();
+    for (source, raw, parsed) in events {
+        let session = match &parsed {
+            Parsed::Ignored(why) => {
+                tracing::debug!(why, "HubSpot event ignored");
+                continue;
+            }
+            Parsed::Account { kind, account_id } => {
+                account_event(&state, kind, account_id)?;
+                continue;
+            }
+            Parsed::AgentMessage(m) => match m
+                .integration_thread_ids
+                .iter()
+                .find_map(|t| session_of_integration_thread(t))
+            {
+                Some(s) => Some(s),
+                None => match &m.thread_id {
+                    Some(t) => state.store.session_of_hubspot_thread(t)?,
+                    None => None,
+                },
+            },
+            Parsed::Assigned { thread_id, .. } | Parsed::Status { thread_id, .. } => {
+                state.store.session_of_hubspot_thread(thread_id)?
+            }
+        };
+        // Threads that are not handoff's are acknowledged and ignored.
+        let Some(session) = session.filter(|s| matches!(state.store.session(s), Ok(Some(_))))
+        else {
+            continue;
+        };
+        let key = dedupe_key(&raw, &parsed);
+        let stored = json!({"source": source, "event": raw});
+        if state.store.accept_inbound(&session, &key, &stored, now)? {
+            accepted += 1;
+            lanes.push(session);
+        }
+    }
+    for lane in &lanes {
+        state.inbound_outbox.lane_changed(lane)?;
+    }
+    state.store.flush().await?;
+    Ok(HttpResponse::Ok().json(json!({"accepted": accepted})))
+}
+
+/// Channel-account events for our account: a purge makes handoff unready until the account
+/// is connected again.
+fn account_event(state: &AppState, kind: &str, account_id: &str) -> Result<(), ApiError> {
+    let ours = state
+        .provision
+        .ready()
+        .is_some_and(|p| p.account_id == account_id);
+    if !ours {
+        return Ok(());
+    }
+    tracing::warn!(
+        kind,
+        account = account_id,
+        "HubSpot changed our channel account"
+    );
+    match kind {
+        "CHANNEL_ACCOUNT_PURGED" => state.store.set_account_purged(account_id, true)?,
+        "CHANNEL_ACCOUNT_CREATED" => state.store.set_account_purged(account_id, false)?,
+        _ => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! HubSpot webhook events: which session a thread belongs to, and accepting each event
+//! once.
+
+use super::outbox::Queue;
+use super::{Result, Store};
+use crate::outbox::{Job, OutboxItem};
+use chrono::{DateTime, Utc};
+
+/// handoff's `integrationThreadId` for a session, and back: the thread id is derived from
+/// the session id, so no index is needed.
+pub fn integration_thread_id(session_id: &str) -> String {
+    format!(
+        "handoff-{}",
+        session_id.trim_start_matches("ses_").to_lowercase()
+    )
+}
+
+pub fn session_of_integration_thread(itid: &str) -> Option<String> {
+    let ulid = itid.strip_prefix("handoff-")?;
+    (ulid.len() == 26 && ulid.chars().all(|c| c.is_ascii_alphanumeric()))
+        .then(|| format!("ses_{}", ulid.to_uppercase()))
+}
+
+impl Store {
+    pub fn index_hubspot_thread(&self, thread_id: &str, session_id: &str) -> Result<()> {
+        self.thread_index
+            .insert(format!("hs:{thread_id}"), session_id.as_bytes())?;
+        Ok(())
+    }
+
+    pub fn session_of_hubspot_thread(&self, thread_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .thread_index
+            .get(format!("hs:{thread_id}"))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Queues a verified HubSpot event for its session, unless an event with the same key
+    /// was accepted before. Returns whether it was new. As with messages, the item is
+    /// written before the marker, so a crash in between can only repeat the event (and the
+    /// event log drops the repeat by its key).
+    pub fn accept_inbound(
+        &self,
+        session_id: &str,
+        key: &str,
+        event: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let _session = self.session_lock(session_id);
+        if self.inbound_seen.contains_key(key)? {
+            return Ok(false);
+        }
+        let job = Job::Inbound {
+            key: key.to_string(),
+            event: event.clone(),
+        };
+        self.outbox_push(
+            Queue::Inbound,
+            &OutboxItem::new(session_id, job, now.timestamp_millis()),
+        )?;
+        self.inbound_seen.insert(key, &[])?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integration_thread_ids_map_back_to_sessions() {
+        let session = format!("ses_{}", ulid::Ulid::generate());
+        let itid = integration_thread_id(&session);
+        assert!(itid.starts_with("handoff-"));
+        assert_eq!(session_of_integration_thread(&itid), Some(session));
+        assert_eq!(session_of_integration_thread("bridge-123"), None);
+        assert_eq!(session_of_integration_thread("handoff-../../etc"), None);
+    }
+}
