@@ -1,6 +1,7 @@
 //! Relay benchmark: durable acknowledgements per second and latency at 64 concurrent
 //! connections next to a non-durable floor (a trivial route on the same server), and the
-//! relay latency from the bot's 202 to the fake HubSpot receiving the publish.
+//! relay latency from the bot's 202 to the fake HubSpot receiving the publish, and HubSpot
+//! webhook ingest (verified, de-duplicated, durable acknowledgements).
 //!
 //! Run: `cargo bench --bench relay` (add `-- --secs 10` for longer phases).
 
@@ -165,6 +166,35 @@ async fn open_sessions(url: &str, n: usize) -> Vec<String> {
     sessions
 }
 
+/// Distinct, validly signed agent replies to `sessions`, like HubSpot sends them.
+async fn post_webhooks(
+    url: &str,
+    sessions: Vec<String>,
+    channel_id: String,
+    duration: Duration,
+) -> Load {
+    let webhook = format!("{url}/webhooks/hubspot");
+    let thread_ids: Vec<String> = sessions
+        .iter()
+        .map(|s| handoff::store::integration_thread_id(s))
+        .collect();
+    load(duration, move |c, conn, n| {
+        // Built with format! rather than json! to keep the load generator cheap.
+        let body = format!(
+            r#"{{"type":"OUTGOING_CHANNEL_MESSAGE_CREATED","portalId":"12345678","channelId":"{channel_id}","eventId":"e-{conn}-{n}","channelIntegrationThreadIds":["{}"],"message":{{"id":"bench{conn:04}x{n:012}","text":"agent reply","senders":[{{"actorId":"A-2620022","name":"Sam Agent"}}],"direction":"OUTGOING"}}}}"#,
+            thread_ids[conn % thread_ids.len()]
+        );
+        let ts = chrono::Utc::now().timestamp_millis().to_string();
+        let sig = handoff::hubspot::signature::v3(FakeHubSpot::CLIENT_SECRET, "POST", &webhook, body.as_bytes(), &ts);
+        c.post(&webhook)
+            .header("content-type", "application/json")
+            .header("x-hubspot-signature-v3", sig)
+            .header("x-hubspot-request-timestamp", ts)
+            .body(body)
+    })
+    .await
+}
+
 async fn post_messages(url: &str, duration: Duration) -> Load {
     let sessions = open_sessions(url, CONNECTIONS).await;
     // URLs and bodies are built once, so the load generator (which shares the CPU with
@@ -208,12 +238,23 @@ async fn run(duration: Duration) {
     let floor_url = format!("{quiet_url}/healthz");
     let floor = load(duration, move |c, _, _| c.get(&floor_url)).await;
     let accept = post_messages(&quiet_url, duration).await;
+    let quiet_sessions = open_sessions(&quiet_url, CONNECTIONS).await;
+    let ingest_quiet = post_webhooks(&quiet_url, quiet_sessions, "2930388".into(), duration).await;
     quiet.stop().await;
+    if std::env::var_os("BENCH_QUICK").is_some() {
+        row("floor", &floor);
+        row("accept", &accept);
+        row("ingest", &ingest_quiet);
+        return;
+    }
 
     // Phase 3: connected, so HubSpot publishing runs alongside accepting.
     let dir = tempfile::tempdir().unwrap();
     let (running, url) = start(&fake, dir.path(), true).await;
     let relaying = post_messages(&url, duration).await;
+    let webhook_sessions = open_sessions(&url, CONNECTIONS).await;
+    let channel_id = fake.channels()[0]["id"].as_str().unwrap().to_string();
+    let ingest = post_webhooks(&url, webhook_sessions, channel_id, duration).await;
     let queued = running.state.hubspot_outbox.depth();
     let drain_start = Instant::now();
     while running.state.hubspot_outbox.depth() > 0 {
@@ -264,6 +305,18 @@ async fn run(duration: Duration) {
     row("floor: GET /healthz", &floor);
     row("durable accept: POST messages, 202 after flush", &accept);
     row("durable accept while relaying to HubSpot", &relaying);
+    row(
+        "HubSpot webhook ingest: verified, durable 200",
+        &ingest_quiet,
+    );
+    row(
+        "HubSpot webhook ingest while processing and relaying",
+        &ingest,
+    );
+    println!(
+        "webhook ingest / floor = {:.0} %",
+        100.0 * ingest_quiet.per_sec() / floor.per_sec()
+    );
     println!(
         "durable accept / floor = {:.0} %",
         100.0 * accept.per_sec() / floor.per_sec()

@@ -48,10 +48,14 @@ const V3_DECODED: [(&str, &str); 12] = [
     ("%3B", ";"),
 ];
 
-pub fn v3_uri(uri: &str) -> String {
+pub fn v3_uri(uri: &str) -> std::borrow::Cow<'_, str> {
+    if !uri.contains('%') {
+        return uri.into();
+    }
     V3_DECODED
         .iter()
         .fold(uri.to_string(), |u, (from, to)| u.replace(from, to))
+        .into()
 }
 
 /// v3: base64 HMAC-SHA256, keyed with the client secret, of `method + uri + body + timestamp`.

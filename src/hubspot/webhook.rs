@@ -143,8 +143,7 @@ async fn receive(
             }
         };
         // Threads that are not handoff's are acknowledged and ignored.
-        let Some(session) = session.filter(|s| matches!(state.store.session(s), Ok(Some(_))))
-        else {
+        let Some(session) = session.filter(|s| state.store.has_session(s).unwrap_or(false)) else {
             continue;
         };
         let key = dedupe_key(&raw, &parsed);

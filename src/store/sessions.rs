@@ -141,6 +141,10 @@ impl Store {
         super::get_json(&self.users, id)
     }
 
+    pub fn has_session(&self, id: &str) -> Result<bool> {
+        Ok(self.sessions.contains_key(id)?)
+    }
+
     pub fn session(&self, id: &str) -> Result<Option<Session>> {
         super::get_json(&self.sessions, id)
     }
