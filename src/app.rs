@@ -314,6 +314,7 @@ async fn provision_loop(
         // After success, run again only when the HubSpot connection changes.
         tokio::select! {
             _ = state.hubspot.tokens.changed.notified() => {}
+            _ = state.provision.recheck.notified() => {}
             _ = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(3600))), if wait.is_some() => {}
             changed = shutdown.changed() => if changed.is_err() { break },
         }

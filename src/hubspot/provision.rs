@@ -35,12 +35,16 @@ pub enum ProvisionStatus {
 /// Shared view of provisioning, read by `/readyz` and the HubSpot deliverer.
 pub struct ProvisionState {
     status: RwLock<ProvisionStatus>,
+    /// Asks the provisioning loop to check everything again (e.g. HubSpot said our channel
+    /// account changed).
+    pub recheck: tokio::sync::Notify,
 }
 
 impl Default for ProvisionState {
     fn default() -> Self {
         ProvisionState {
             status: RwLock::new(ProvisionStatus::Waiting),
+            recheck: tokio::sync::Notify::new(),
         }
     }
 }
@@ -275,6 +279,15 @@ impl Provisioner<'_> {
             .and_then(|r| listed.iter().filter(usable).find(|a| a.id == r.id))
             .or_else(|| listed.iter().find(usable))
         {
+            Some(a) if !a.authorized => {
+                return Err(ProvisionError {
+                    step,
+                    error: format!(
+                        "channel account {} is disabled in HubSpot (authorized: false); enable it",
+                        a.id
+                    ),
+                });
+            }
             Some(a) => a.clone(),
             None => {
                 let body = json!({

@@ -161,7 +161,8 @@ async fn receive(
 }
 
 /// Channel-account events for our account: a purge makes handoff unready until the account
-/// is connected again.
+/// is connected again (handoff does not recreate what an admin deleted); an update makes
+/// provisioning check the account again.
 fn account_event(state: &AppState, kind: &str, account_id: &str) -> Result<(), ApiError> {
     let ours = state
         .provision
@@ -178,7 +179,8 @@ fn account_event(state: &AppState, kind: &str, account_id: &str) -> Result<(), A
     match kind {
         "CHANNEL_ACCOUNT_PURGED" => state.store.set_account_purged(account_id, true)?,
         "CHANNEL_ACCOUNT_CREATED" => state.store.set_account_purged(account_id, false)?,
-        _ => {}
+        // Archived or disabled? Provisioning looks again and says so in /readyz.
+        _ => state.provision.recheck.notify_one(),
     }
     Ok(())
 }

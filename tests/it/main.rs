@@ -7,3 +7,4 @@ mod crash;
 mod delivery;
 mod provisioning;
 mod sessions;
+mod webhooks;

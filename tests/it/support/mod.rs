@@ -1,2 +1,3 @@
+pub mod fake_bot;
 pub mod fake_hubspot;
 pub mod harness;

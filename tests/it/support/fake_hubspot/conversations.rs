@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::FakeHubSpot;
 use super::errors::ApiError;
 use super::guard::{Auth, check};
+use super::sender;
 use super::state::{Shared, State, ThreadRec};
 use super::util::{collection, json_response, now_iso, parse_object, path_param, query};
 
@@ -155,11 +156,13 @@ pub(super) async fn patch_thread(
         ));
     }
     let mut st = sh.state.lock();
+    let echo = st.webhook.close_echo;
     let id = find_thread(&st, &req)?.id.clone();
     let t = st.thread_mut(&id).unwrap();
     if restore {
         t.archived = false;
     }
+    let mut closed = false;
     if let Some(s) = status {
         if t.archived {
             return Err(ApiError::validation(
@@ -168,10 +171,17 @@ pub(super) async fn patch_thread(
         }
         if s != t.status {
             t.closed_at = (s == "CLOSED").then(now_iso);
+            closed = s == "CLOSED";
             t.status = s;
         }
     }
-    Ok(json_response(200, &thread_json(t)))
+    let answer = json_response(200, &thread_json(t));
+    drop(st);
+    // HubSpot reports the app's own close back to it (§10.6).
+    if closed && echo {
+        sender::spawn_close_echo(sh.into_inner(), id);
+    }
+    Ok(answer)
 }
 
 pub(super) async fn delete_thread(

@@ -243,7 +243,7 @@ fn thread_for(st: &mut State, channel_id: &str, egg: &Egg) -> String {
     id
 }
 
-fn escape_html(s: &str) -> String {
+pub(super) fn escape_html(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -397,17 +397,17 @@ pub(super) async fn patch_message(
         }
     };
     let error_message = opt_str(&b, "errorMessage")?;
+    let message_id = path_param(&req, "messageId");
     let mut st = sh.state.lock();
-    let m = find_message(
-        &mut st,
-        &path_param(&req, "channelId"),
-        &path_param(&req, "messageId"),
-    )?;
+    let m = find_message(&mut st, &path_param(&req, "channelId"), &message_id)?;
     let mut new_status = json!({ "statusType": status });
-    if let Some(msg) = error_message {
+    if let Some(msg) = &error_message {
         new_status["failureDetails"] = json!({ "errorMessage": msg, "errorMessageTokens": {} });
     }
     m.json["status"] = new_status;
     m.json["updatedAt"] = json!(now_iso());
-    Ok(json_response(200, &m.json))
+    let answer = json_response(200, &m.json);
+    st.message_statuses
+        .insert(message_id, (status, error_message));
+    Ok(answer)
 }

@@ -6,24 +6,29 @@
 //! This directory is copied verbatim into other crates (tests, benches via
 //! `#[path]`), so it uses no `crate::` paths: siblings only through `super::`.
 //!
-//! Not built yet, but the state is shaped for it: sending signed
-//! `OUTGOING_CHANNEL_MESSAGE_CREATED`/app webhooks (threads know their channel,
-//! account and integration thread id; channels keep `webhookUrl`; the webhook
-//! settings/subscriptions are stored) and the Files API.
+//! It also calls the app like HubSpot does (`sender.rs`, hooks in
+//! `console.rs`): agent replies as signed `OUTGOING_CHANNEL_MESSAGE_CREATED`
+//! events to the channel's `webhookUrl`, assignments and closes as signed
+//! app-webhook arrays to the settings' `targetUrl`, with retries, duplicates
+//! and the echo of the app's own closes; and it serves the Files API with
+//! signed download URLs (`files.rs`).
 
 // Included as a private module of test/bench binaries, where every public
 // hook a given binary doesn't call would otherwise be reported as dead code.
 #![allow(dead_code)]
 
 mod channels;
+mod console;
 mod contacts;
 mod conversations;
 mod errors;
 mod faults;
+mod files;
 mod guard;
 mod identifiers;
 mod messages;
 mod oauth;
+mod sender;
 mod server;
 mod state;
 mod util;
@@ -38,6 +43,10 @@ use serde_json::{Map, Value, json};
 
 use self::faults::Injected;
 use self::state::{Shared, State};
+
+// Unused in binaries that include this directory privately and never send.
+#[allow(unused_imports)]
+pub use self::sender::{SentWebhook, WebhookKind, WebhookResult};
 
 /// What a publish with an already-seen `integrationIdempotencyId` answers
 /// (HubSpot's behaviour is undocumented, §2.6).
@@ -148,6 +157,9 @@ impl FakeHubSpot {
         let shared = Arc::new(Shared {
             state: parking_lot::Mutex::new(State::new(cfg)),
             base_url: url.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            http: std::sync::OnceLock::new(),
+            file_key: rand::random(),
         });
         let handle = server::spawn(shared.clone(), listener).expect("start fake HubSpot");
         let refresh_token = shared.state.lock().oauth.mint_refresh(Self::PORTAL_ID);

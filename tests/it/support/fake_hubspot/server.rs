@@ -13,7 +13,7 @@ use actix_web::{App, HttpMessage, HttpResponse, HttpServer, ResponseError};
 use super::errors::ApiError;
 use super::guard::{Authenticated, RateInfo};
 use super::state::Shared;
-use super::{RequestRecord, channels, contacts, conversations, messages, oauth, webhooks};
+use super::{RequestRecord, channels, contacts, conversations, files, messages, oauth, webhooks};
 
 /// Every spelling of the custom-channels base path in use (§2.1).
 const CHANNEL_PREFIXES: &[&str] = &[
@@ -145,7 +145,14 @@ fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/webhooks/v3/{appId}/subscriptions/{subscriptionId}")
             .route(web::patch().to(webhooks::patch_subscription))
             .route(web::delete().to(webhooks::delete_subscription)),
-    );
+    )
+    .route("/files/v3/files/{fileId}", web::get().to(files::get_file))
+    .route(
+        "/files/v3/files/{fileId}/signed-url",
+        web::get().to(files::signed_url),
+    )
+    // Where signed file URLs point (no credentials).
+    .route("/_signed/{fileId}", web::get().to(files::download));
 }
 
 async fn unknown_route() -> HttpResponse {

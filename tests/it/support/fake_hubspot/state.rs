@@ -2,23 +2,33 @@
 //!
 //! Objects are kept in the JSON shape HubSpot returns (`serde_json::Map`), so
 //! PATCH is a merge and GET is a clone. Threads keep typed fields because
-//! future agent-console hooks (reply, assign, close webhooks sent to the
-//! channel's `webhookUrl`) need to reach them: a channel's `webhookUrl`, the
-//! thread's channel/account and its `integration_thread_id` are everything an
-//! `OUTGOING_CHANNEL_MESSAGE_CREATED` event needs.
+//! the agent-console hooks (`console.rs`: reply, assign, close) reach them: a
+//! channel's `webhookUrl`, the thread's channel/account and its
+//! `integration_thread_id` are everything an `OUTGOING_CHANNEL_MESSAGE_CREATED`
+//! event needs.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::faults::{Faults, RateWindow};
+use super::files::FileRec;
+use super::sender::{SentWebhook, WebhookCfg};
 use super::{FakeConfig, RequestRecord, Thread};
 
 pub(super) struct Shared {
     pub state: parking_lot::Mutex<State>,
     pub base_url: String,
+    /// The runtime that started the fake: background webhooks (the close
+    /// echo) are sent from it, like the ones the test hooks send.
+    pub runtime: tokio::runtime::Handle,
+    /// The webhook sender's client, built on first use.
+    pub http: OnceLock<reqwest::Client>,
+    /// Key of the fake's signed file URLs.
+    pub file_key: [u8; 32],
 }
 
 /// Counters per ID kind, in disjoint ranges so a client mixing up a thread
@@ -31,6 +41,8 @@ pub(super) struct Ids {
     contact: u64,
     visitor: u64,
     subscription: u64,
+    file: u64,
+    event: u64,
 }
 
 impl Default for Ids {
@@ -42,6 +54,8 @@ impl Default for Ids {
             contact: 37_765_128_953,
             visitor: 1_401_001,
             subscription: 2_371_671,
+            file: 122_692_044_085,
+            event: 3_269_195_544,
         }
     }
 }
@@ -70,6 +84,14 @@ impl Ids {
     pub fn subscription(&mut self) -> u64 {
         self.subscription += 1;
         self.subscription
+    }
+    pub fn file(&mut self) -> String {
+        bump(&mut self.file)
+    }
+    /// App-webhook `eventId`s (numbers).
+    pub fn event(&mut self) -> u64 {
+        self.event += 1;
+        self.event
     }
 }
 
@@ -204,6 +226,13 @@ pub(super) struct State {
     pub requests: Vec<RequestRecord>,
     pub publish_attempts: usize,
     pub rate_limited: usize,
+    /// How the fake sends webhooks (retries, duplicates, echo, shapes).
+    pub webhook: WebhookCfg,
+    /// Every webhook the fake sent (or had nowhere to send), in completion order.
+    pub sent_webhooks: Vec<SentWebhook>,
+    pub files: Vec<FileRec>,
+    /// Message id → (statusType, errorMessage) of the last status PATCH.
+    pub message_statuses: HashMap<String, (String, Option<String>)>,
 }
 
 impl State {
@@ -229,6 +258,10 @@ impl State {
             requests: Vec::new(),
             publish_attempts: 0,
             rate_limited: 0,
+            webhook: WebhookCfg::default(),
+            sent_webhooks: Vec::new(),
+            files: Vec::new(),
+            message_statuses: HashMap::new(),
         }
     }
 
@@ -256,6 +289,10 @@ impl State {
 
     pub fn contact(&self, id: &str) -> Option<&ContactRec> {
         self.contacts.iter().find(|c| c.id == id)
+    }
+
+    pub fn file(&self, id: &str) -> Option<&FileRec> {
+        self.files.iter().find(|f| f.id == id)
     }
 
     pub fn inbox(&self, id: &str) -> Option<&Value> {
