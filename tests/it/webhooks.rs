@@ -546,3 +546,77 @@ async fn a_purged_channel_account_is_reported_by_readyz() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_not_followed_and_a_refused_message_is_reported_failed() {
+    let w = world().await;
+    let (session, thread) = w.session("redirect@example.com").await;
+    w.wait_kinds(&session, 1).await;
+    w.bot.set_redirect(true);
+    let (message_id, _) = w
+        .fake
+        .agent_reply(&thread, AGENT, "you will not see this", &[])
+        .await;
+    eventually(WAIT, || async {
+        w.fake
+            .message_statuses()
+            .get(&message_id)
+            .is_some_and(|(s, _)| s == "FAILED")
+    })
+    .await;
+    let (_, reason) = &w.fake.message_statuses()[&message_id];
+    assert!(
+        reason.as_deref().unwrap_or_default().contains("redirect"),
+        "{reason:?}"
+    );
+    assert!(
+        w.bot.deliveries().iter().all(|d| d.path == "/hook"),
+        "the redirect was not followed"
+    );
+    assert_eq!(w.events_for(&session).len(), 1);
+    assert_eq!(
+        w.handoff
+            .running
+            .as_ref()
+            .unwrap()
+            .state
+            .store
+            .dead_letter_count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bots_retry_after_is_honoured() {
+    let w = world().await;
+    let (session, thread) = w.session("patience@example.com").await;
+    w.wait_kinds(&session, 1).await;
+    w.bot.set_retry_after(Some(2));
+    w.bot.fail_next(1, 503);
+    w.fake
+        .agent_reply(&thread, AGENT, "after a pause", &[])
+        .await;
+    w.wait_kinds(&session, 2).await;
+    let tries: Vec<_> = w
+        .bot
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.webhook_id != w.events_for(&session)[0]["id"])
+        .collect();
+    assert_eq!(
+        tries.len(),
+        2,
+        "{:?}",
+        tries.iter().map(|d| d.status).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        tries[0].webhook_id, tries[1].webhook_id,
+        "webhook-id is stable across retries"
+    );
+    assert!(tries[1].timestamp >= tries[0].timestamp);
+    let gap = tries[1].at - tries[0].at;
+    assert!(
+        gap >= Duration::from_millis(1950),
+        "Retry-After: 2 was not honoured ({gap:?})"
+    );
+}
