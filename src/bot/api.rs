@@ -6,7 +6,7 @@ use super::validate::{self, UserBody};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::store::{
-    MessageOutcome, NewSession, Session, SessionOutcome, SessionStatus, StopOutcome, User,
+    ClosedBy, MessageOutcome, NewSession, Session, SessionOutcome, SessionStatus, StopOutcome, User,
 };
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
@@ -345,24 +345,25 @@ async fn stop_session(
     {
         StopOutcome::Stopped(s) => {
             state.hubspot_outbox.lane_changed(&id)?;
-            let mut data = json!({"by": "bot"});
-            if let Some(r) = &reason {
-                data["reason"] = json!(r);
-            }
-            // The one `session.closed` the bot gets; HubSpot's echo of the close is ignored.
-            state.events.append(
-                &s.id,
-                "session.closed",
-                data,
-                &format!("closed:{}", s.id),
-                None,
-            )?;
             tracing::info!(session = s.id, "session stopped by the bot");
             s
         }
         StopOutcome::AlreadyFinal(s) => s,
         StopOutcome::NotFound => return Err(ApiError::not_found("session")),
     };
+    if session.closed_by == Some(ClosedBy::Bot) {
+        // The one `session.closed` the bot gets (HubSpot's echo of the close is ignored).
+        // Appending is idempotent by key, so a stop retried after a failure here still
+        // produces it, exactly once.
+        let mut data = json!({"by": "bot"});
+        if let Some(r) = session.closed_reason.as_deref() {
+            data["reason"] = json!(r);
+        }
+        let key = format!("closed:{}", session.id);
+        state
+            .events
+            .append(&session.id, "session.closed", data, &key, None)?;
+    }
     state.store.flush().await?;
     Ok(HttpResponse::Accepted().json(json!({"sessionId": session.id, "status": session.status})))
 }

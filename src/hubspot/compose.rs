@@ -112,6 +112,7 @@ mod tests {
             created_at: now,
             closed_at: None,
             closed_by: None,
+            closed_reason: None,
             failure: None,
         };
         let history = vec![

@@ -86,6 +86,9 @@ pub struct Session {
     pub created_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
     pub closed_by: Option<ClosedBy>,
+    /// The reason the bot gave when it stopped the session.
+    #[serde(default)]
+    pub closed_reason: Option<String>,
     pub failure: Option<SessionFailure>,
 }
 

@@ -186,6 +186,7 @@ impl Store {
                     created_at: now,
                     closed_at: None,
                     closed_by: None,
+                    closed_reason: None,
                     failure: None,
                 };
                 sessions.insert(id.as_bytes(), encode(&session))?;
@@ -278,6 +279,10 @@ impl Store {
             session.status = SessionStatus::Closed;
             session.closed_at = Some(now);
             session.closed_by = Some(ClosedBy::Bot);
+            session.closed_reason = reason
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_string);
             sessions.insert(session_id.as_bytes(), encode(&session))?;
             let ms = now_ms(now);
             let note = Job::Note {
