@@ -60,6 +60,7 @@ impl EventLog {
                 data,
             },
             hubspot_message: hubspot_message.clone(),
+            key: key.to_string(),
         })?;
         let Some(stored) = stored else {
             return Ok(None);

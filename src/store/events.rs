@@ -46,7 +46,9 @@ impl Store {
             .collect()
     }
 
-    /// Removes events created before `cutoff`; returns how many.
+    /// Removes events created before `cutoff`, with their de-duplication keys, and the
+    /// markers of HubSpot events accepted before it (HubSpot retries for a day at most).
+    /// Returns how many events went.
     pub fn prune_events(&self, cutoff: DateTime<Utc>) -> Result<usize> {
         let mut removed = 0;
         for entry in self.events.iter() {
@@ -55,9 +57,85 @@ impl Store {
             if stored.event.created_at >= cutoff {
                 break;
             }
+            if !stored.key.is_empty() {
+                self.event_keys.remove(stored.key.as_bytes())?;
+            }
             self.events.remove(k)?;
             removed += 1;
         }
+        let cutoff_ms = cutoff.timestamp_millis();
+        for entry in self.inbound_seen.iter() {
+            let (k, v) = entry?;
+            // Markers hold their acceptance time (unix ms); old ones without it are kept.
+            let at = <[u8; 8]>::try_from(v.as_ref())
+                .map(i64::from_be_bytes)
+                .unwrap_or(i64::MAX);
+            if at < cutoff_ms {
+                self.inbound_seen.remove(k)?;
+            }
+        }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Event;
+    use chrono::TimeDelta;
+
+    fn event(store: &Store, key: &str, at: DateTime<Utc>) -> Option<StoredEvent> {
+        let stored = store
+            .append_event(key, |seq| StoredEvent {
+                seq,
+                event: Event {
+                    id: format!("evt_{key}"),
+                    kind: "session.message".into(),
+                    session_id: "ses_1".into(),
+                    created_at: at,
+                    data: serde_json::json!({}),
+                },
+                hubspot_message: None,
+                key: key.into(),
+            })
+            .unwrap()?;
+        store.mark_event_key(key, stored.seq).unwrap();
+        Some(stored)
+    }
+
+    #[test]
+    fn pruning_drops_old_events_their_keys_and_old_inbound_markers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8).unwrap();
+        let now = Utc::now();
+        let old = now - TimeDelta::days(8);
+        event(&store, "old", old).unwrap();
+        let fresh = event(&store, "fresh", now).unwrap();
+        assert!(event(&store, "fresh", now).is_none(), "a key appends once");
+        store
+            .accept_inbound("ses_1", "in-old", &serde_json::json!({}), old)
+            .unwrap();
+        store
+            .accept_inbound("ses_1", "in-new", &serde_json::json!({}), now)
+            .unwrap();
+
+        assert_eq!(store.prune_events(now - TimeDelta::days(7)).unwrap(), 1);
+        let left = store.events_after(0, 10).unwrap();
+        let ids: Vec<_> = left.iter().map(|e| (e.seq, e.event.id.as_str())).collect();
+        assert_eq!(ids, [(fresh.seq, "evt_fresh")]);
+        assert!(
+            event(&store, "old", now).is_some(),
+            "the old key went with its event"
+        );
+        assert!(
+            !store
+                .accept_inbound("ses_1", "in-new", &serde_json::json!({}), now)
+                .unwrap()
+        );
+        assert!(
+            store
+                .accept_inbound("ses_1", "in-old", &serde_json::json!({}), now)
+                .unwrap()
+        );
     }
 }

@@ -58,7 +58,8 @@ impl Store {
             Queue::Inbound,
             &OutboxItem::new(session_id, job, now.timestamp_millis()),
         )?;
-        self.inbound_seen.insert(key, &[])?;
+        self.inbound_seen
+            .insert(key, &now.timestamp_millis().to_be_bytes())?;
         Ok(true)
     }
 }

@@ -145,6 +145,9 @@ pub struct StoredEvent {
     pub seq: u64,
     pub event: Event,
     pub hubspot_message: Option<HubSpotMessageRef>,
+    /// The de-duplication key, so pruning can drop the key with the event.
+    #[serde(default)]
+    pub key: String,
 }
 
 mod rfc3339_millis {
