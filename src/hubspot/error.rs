@@ -39,15 +39,6 @@ impl HubSpotError {
         matches!(self, HubSpotError::Permanent { .. })
     }
 
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            HubSpotError::Transient { status, .. } => *status,
-            HubSpotError::Permanent { status, .. } => Some(*status),
-            HubSpotError::RateLimited { .. } => Some(429),
-            _ => None,
-        }
-    }
-
     /// What the outbox does with an item whose delivery failed this way.
     pub fn outcome(&self) -> Outcome {
         match self {

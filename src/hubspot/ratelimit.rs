@@ -113,12 +113,6 @@ impl RateLimiter {
         }
     }
 
-    pub fn paused_for(&self) -> Option<Duration> {
-        let st = self.state.lock();
-        st.paused_until
-            .and_then(|p| p.checked_duration_since(Instant::now()))
-    }
-
     /// Takes HubSpot's view into account: a lower `Max` lowers our limit, and when HubSpot
     /// says fewer calls are left than we think, the difference is counted as used now.
     pub fn observe(&self, max: Option<u32>, remaining: Option<u32>) {
