@@ -105,7 +105,6 @@ mod tests {
             description: Some("Order 42".into()),
             external_id: None,
             idempotency_key: None,
-            integration_thread_id: "t".into(),
             hubspot_thread_id: None,
             channel_account_id: None,
             agent: None,

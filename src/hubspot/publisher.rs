@@ -9,7 +9,7 @@ use super::provision::{ProvisionState, Provisioned};
 use crate::bot::events::EventLog;
 use crate::outbox::worker::{Deliver, Outcome};
 use crate::outbox::{Job, OutboxItem};
-use crate::store::{Session, SessionFailure, SessionStatus, Store, User};
+use crate::store::{Session, SessionFailure, SessionStatus, Store, User, integration_thread_id};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -212,7 +212,7 @@ impl Publisher {
             "type": "MESSAGE",
             "messageDirection": "INCOMING",
             "channelAccountId": session.channel_account_id.as_deref().unwrap_or(&target.account_id),
-            "integrationThreadId": session.integration_thread_id,
+            "integrationThreadId": integration_thread_id(&session.id),
             "integrationIdempotencyId": format!("{}:{message_id}", session.id),
             "text": composed.text,
             "richText": composed.rich_text,

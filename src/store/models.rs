@@ -70,6 +70,8 @@ pub struct SessionFailure {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
+    /// `ses_<ULID>`; the session's `integrationThreadId` is derived from it
+    /// (`store::integration_thread_id`), so it needs no index.
     pub id: String,
     pub user_id: String,
     pub status: SessionStatus,
@@ -77,8 +79,6 @@ pub struct Session {
     pub description: Option<String>,
     pub external_id: Option<String>,
     pub idempotency_key: Option<String>,
-    /// Our thread key in HubSpot (`integrationThreadId`), fresh per session.
-    pub integration_thread_id: String,
     pub hubspot_thread_id: Option<String>,
     /// The channel account the session publishes through (set when it is first published).
     pub channel_account_id: Option<String>,

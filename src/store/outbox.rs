@@ -165,7 +165,6 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         let id = self.db.generate_id()?;
-        let existed = self.outbox_tree(queue).contains_key(key.as_bytes())?;
         let letter = DeadLetter {
             id,
             queue: queue.name().into(),
@@ -173,11 +172,11 @@ impl Store {
             reason: reason.into(),
             failed_at: now,
         };
-        (self.outbox_tree(queue), &self.dead_letters)
+        let existed = (self.outbox_tree(queue), &self.dead_letters)
             .transaction(|(outbox, dead)| {
-                outbox.remove(key.as_bytes())?;
+                let removed = outbox.remove(key.as_bytes())?;
                 dead.insert(&id.to_be_bytes(), encode(&letter))?;
-                Ok::<_, ConflictableTransactionError<()>>(())
+                Ok::<_, ConflictableTransactionError<()>>(removed.is_some())
             })
             .map_err(|e| match e {
                 sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),

@@ -179,7 +179,6 @@ impl Store {
                     description: new.description.clone(),
                     external_id: new.external_id.clone(),
                     idempotency_key: new.idempotency_key.clone(),
-                    integration_thread_id: super::inbound::integration_thread_id(&id),
                     hubspot_thread_id: None,
                     channel_account_id: None,
                     agent: None,
