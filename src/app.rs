@@ -5,16 +5,14 @@ use crate::bot::deliver::BotDeliverer;
 use crate::bot::events::EventLog;
 use crate::config::Config;
 use crate::error::extractors;
-use crate::hubspot::client::DeveloperCredentials;
 use crate::hubspot::inbound::InboundProcessor;
-use crate::hubspot::oauth::AppCredentials;
 use crate::hubspot::provision::{ProvisionState, ProvisionStatus, Provisioner};
 use crate::hubspot::publisher::Publisher;
 use crate::hubspot::{HubSpot, http_client};
 use crate::outbox::Outbox;
 use crate::outbox::retry::RetryPolicy;
 use crate::outbox::worker::{self, WorkerConfig};
-use crate::secret::Secret;
+use crate::settings::Settings;
 use crate::store::{Queue, Store, StoreError};
 use actix_web::{App, HttpServer, middleware, web};
 use std::net::{SocketAddr, TcpListener};
@@ -31,16 +29,19 @@ pub struct AppState {
     pub provision: Arc<ProvisionState>,
     pub hubspot_outbox: Arc<Outbox>,
     pub inbound_outbox: Arc<Outbox>,
+    pub bot_outbox: Arc<Outbox>,
     pub events: Arc<EventLog>,
+    /// The configuration merged with what the wizard saved.
+    pub settings: Arc<Settings>,
+    pub admin: crate::web::auth::AdminAuth,
 }
 
 impl AppState {
-    pub fn bot_api_key(&self) -> Option<Secret> {
-        self.config.bot.api_key.clone()
-    }
-
-    pub fn inbox_id(&self) -> Option<String> {
-        self.config.hubspot.inbox_id.clone()
+    /// The outbox of a queue, by its stored name (dead letters remember it).
+    pub fn outbox(&self, queue: &str) -> Option<&Arc<Outbox>> {
+        [&self.hubspot_outbox, &self.inbound_outbox, &self.bot_outbox]
+            .into_iter()
+            .find(|o| o.queue().name() == queue)
     }
 }
 
@@ -108,17 +109,19 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         config.hubspot.rate_limit_per_10s,
         store.clone(),
     ));
-    apply_configured_credentials(&config, &hubspot)?;
+    let settings = Arc::new(Settings::load(config.clone(), store.clone())?);
+    apply_credentials(&settings, &hubspot)?;
     let provision = Arc::new(ProvisionState::default());
     let hubspot_outbox = Arc::new(Outbox::recover(store.clone(), Queue::HubSpot)?);
     let inbound_outbox = Arc::new(Outbox::recover(store.clone(), Queue::Inbound)?);
     let bot_outbox = Arc::new(Outbox::recover(store.clone(), Queue::Bot)?);
-    let bot_webhook = bot_webhook(&config);
     let events = Arc::new(EventLog::new(
         store.clone(),
-        bot_webhook.is_some().then(|| bot_outbox.clone()),
+        settings.clone(),
+        bot_outbox.clone(),
         hubspot_outbox.clone(),
     ));
+    let admin = crate::web::auth::AdminAuth::load(&store)?;
     let state = web::Data::new(AppState {
         config: config.clone(),
         store: store.clone(),
@@ -126,7 +129,10 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         provision: provision.clone(),
         hubspot_outbox: hubspot_outbox.clone(),
         inbound_outbox: inbound_outbox.clone(),
+        bot_outbox: bot_outbox.clone(),
         events: events.clone(),
+        settings: settings.clone(),
+        admin,
     });
 
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -148,7 +154,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         shutdown_grace: Duration::from_secs(10),
         policy: policy.clone(),
     };
-    let mut background = vec![
+    let background = vec![
         tokio::spawn(worker::run(
             hubspot_outbox,
             publisher,
@@ -162,27 +168,19 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
             shutdown_rx.clone(),
         )),
         tokio::spawn(prune_events(store.clone(), shutdown_rx.clone())),
-    ];
-    if let Some((url, key)) = bot_webhook {
-        let deliverer = Arc::new(BotDeliverer {
-            http: http_client(Duration::from_secs(10)),
-            url,
-            key,
-            store: store.clone(),
-            events: events.clone(),
-        });
-        background.push(tokio::spawn(worker::run(
+        tokio::spawn(worker::run(
             bot_outbox,
-            deliverer,
+            Arc::new(BotDeliverer {
+                http: http_client(Duration::from_secs(10)),
+                settings: settings.clone(),
+                store: store.clone(),
+                events: events.clone(),
+            }),
             worker_config,
             shutdown_rx.clone(),
-        )));
-    }
-    background.push(tokio::spawn(provision_loop(
-        state.clone(),
-        policy,
-        shutdown_rx,
-    )));
+        )),
+        tokio::spawn(provision_loop(state.clone(), policy, shutdown_rx)),
+    ];
 
     let addr = listener.local_addr()?;
     let data = state.clone();
@@ -193,10 +191,12 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
             .app_data(extractors::query_config())
             .app_data(extractors::path_config())
             .app_data(extractors::payload_config())
+            .app_data(extractors::form_config())
             .wrap(middleware::Logger::new("%U %s %Dms").log_target("handoff::http"))
             .configure(crate::ops::routes)
             .configure(crate::bot::api::routes)
             .configure(crate::hubspot::webhook::routes)
+            .configure(crate::web::routes)
             .default_service(web::to(crate::ops::not_found))
     })
     .listen(listener)?
@@ -205,7 +205,14 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
     .run();
     let handle = server.handle();
     let server_task = tokio::spawn(server);
-    tracing::info!(%addr, public_url = %config.public_base(), "handoff is listening");
+    tracing::info!(%addr, public_url = %settings.public_base(), "handoff is listening");
+    if let Some(token) = state.admin.setup_token() {
+        // The one place a credential is printed: the operator needs it to claim handoff.
+        tracing::info!(
+            "first run: open {}/setup?token={token} to set the admin password",
+            settings.public_base()
+        );
+    }
     Ok(Running {
         addr,
         state,
@@ -214,14 +221,6 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         background,
         shutdown,
     })
-}
-
-/// The bot's webhook URL and signing key, when configured (validated at load).
-fn bot_webhook(config: &Config) -> Option<(String, Vec<u8>)> {
-    let url = config.bot.webhook_url.clone()?;
-    let secret = config.bot.webhook_secret.as_ref()?;
-    let key = crate::bot::signing::decode_secret(secret.expose()).ok()?;
-    Some((url, key))
 }
 
 /// Events are kept at least 7 days; older ones are pruned hourly.
@@ -241,21 +240,18 @@ async fn prune_events(store: Store, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-fn apply_configured_credentials(config: &Config, hubspot: &HubSpot) -> Result<(), StoreError> {
-    let h = &config.hubspot;
-    if let (Some(id), Some(secret)) = (&h.client_id, &h.client_secret) {
-        hubspot.tokens.set_credentials(AppCredentials {
-            client_id: id.clone(),
-            client_secret: secret.clone(),
-        });
+/// Hands the app credentials (configured or saved by the wizard) to the HubSpot client,
+/// and adopts a configured refresh token. Called at start and whenever the wizard saves.
+pub fn apply_credentials(settings: &Settings, hubspot: &HubSpot) -> Result<(), StoreError> {
+    if let Some(credentials) = settings.app_credentials()
+        && hubspot.tokens.credentials().as_ref() != Some(&credentials)
+    {
+        hubspot.tokens.set_credentials(credentials);
     }
-    if let (Some(app_id), Some(key)) = (&h.app_id, &h.developer_api_key) {
-        hubspot.set_developer(DeveloperCredentials {
-            app_id: app_id.clone(),
-            api_key: key.clone(),
-        });
+    if let Some(developer) = settings.developer() {
+        hubspot.set_developer(developer);
     }
-    if let Some(token) = &h.refresh_token {
+    if let Some(token) = &settings.config().hubspot.refresh_token {
         hubspot.tokens.adopt_configured_token(token)?;
     }
     Ok(())
@@ -268,10 +264,11 @@ async fn provision_loop(
     policy: RetryPolicy,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let webhook_url = state.config.webhook_url();
     let mut failures = 0u32;
     while !*shutdown.borrow() {
-        let inbox = state.inbox_id();
+        // Read afresh every round: the wizard may have changed them.
+        let webhook_url = state.settings.webhook_url();
+        let inbox = state.settings.inbox_id();
         let startable =
             state.hubspot.tokens.problem().is_none() && state.hubspot.developer().is_some();
         let wait = match inbox {

@@ -6,6 +6,7 @@ use crate::secret::Secret;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -38,7 +39,26 @@ pub struct Config {
     pub bot: BotConfig,
     pub retry: RetryConfig,
     pub store: StoreConfig,
+    /// Where each value the wizard could also set came from (`file …` or `environment`),
+    /// for showing it locked. Filled by [`Config::from_figment`].
+    #[serde(skip)]
+    pub sources: BTreeMap<&'static str, String>,
 }
+
+/// The keys the setup wizard can set; a value for one of them in the file or the
+/// environment wins and is shown locked.
+pub const WIZARD_KEYS: &[&str] = &[
+    "public_url",
+    "hubspot.client_id",
+    "hubspot.client_secret",
+    "hubspot.app_id",
+    "hubspot.developer_api_key",
+    "hubspot.refresh_token",
+    "hubspot.inbox_id",
+    "bot.api_key",
+    "bot.webhook_url",
+    "bot.webhook_secret",
+];
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -110,6 +130,7 @@ impl Default for Config {
             bot: BotConfig::default(),
             retry: RetryConfig::default(),
             store: StoreConfig::default(),
+            sources: BTreeMap::new(),
         }
     }
 }
@@ -168,9 +189,48 @@ impl Config {
     }
 
     pub fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
-        let config: Config = figment.extract().map_err(Box::new)?;
+        let mut config: Config = figment.extract().map_err(Box::new)?;
         config.validate()?;
+        for key in WIZARD_KEYS {
+            if let Some(meta) = figment.find_metadata(key) {
+                let source = match &meta.source {
+                    Some(figment::Source::File(path)) => format!("file {}", path.display()),
+                    _ if meta.name.contains("environment") => {
+                        format!(
+                            "environment HANDOFF_{}",
+                            key.replace('.', "__").to_uppercase()
+                        )
+                    }
+                    _ => meta.name.to_string(),
+                };
+                config.sources.insert(key, source);
+            }
+        }
         Ok(config)
+    }
+
+    /// Where `key` (one of [`WIZARD_KEYS`]) is set in the configuration, if it is.
+    pub fn source_of(&self, key: &str) -> Option<String> {
+        let set = match key {
+            "public_url" => self.public_url.is_some(),
+            "hubspot.client_id" => self.hubspot.client_id.is_some(),
+            "hubspot.client_secret" => self.hubspot.client_secret.is_some(),
+            "hubspot.app_id" => self.hubspot.app_id.is_some(),
+            "hubspot.developer_api_key" => self.hubspot.developer_api_key.is_some(),
+            "hubspot.refresh_token" => self.hubspot.refresh_token.is_some(),
+            "hubspot.inbox_id" => self.hubspot.inbox_id.is_some(),
+            "bot.api_key" => self.bot.api_key.is_some(),
+            "bot.webhook_url" => self.bot.webhook_url.is_some(),
+            "bot.webhook_secret" => self.bot.webhook_secret.is_some(),
+            _ => false,
+        };
+        // A Config built in code (tests) has no recorded sources.
+        set.then(|| {
+            self.sources
+                .get(key)
+                .cloned()
+                .unwrap_or_else(|| "configuration".into())
+        })
     }
 
     pub fn listen_addr(&self) -> SocketAddr {
@@ -521,6 +581,25 @@ mod tests {
             let dump = format!("{c:?}");
             assert!(!dump.contains("topsecret-value") && !dump.contains("bot-key-0123"));
             assert!(dump.contains("[REDACTED]"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn sources_say_where_a_wizard_key_is_locked() {
+        Jail::expect_with(|jail| {
+            jail.set_env("HANDOFF_HUBSPOT__INBOX_ID", "42");
+            let c = load_in(jail, Some("public_url = \"https://h.example.com\"\n")).unwrap();
+            assert_eq!(
+                c.source_of("hubspot.inbox_id").as_deref(),
+                Some("environment HANDOFF_HUBSPOT__INBOX_ID")
+            );
+            let file = c.source_of("public_url").unwrap();
+            assert!(
+                file.starts_with("file ") && file.ends_with("handoff.toml"),
+                "{file}"
+            );
+            assert_eq!(c.source_of("bot.api_key"), None);
             Ok(())
         });
     }

@@ -11,6 +11,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Sent as `Location` (a browser that is not logged in goes to the login page).
+    pub location: Option<&'static str>,
 }
 
 impl ApiError {
@@ -19,7 +21,29 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            location: None,
         }
+    }
+
+    /// An admin page without a valid session: the browser is sent to the login page.
+    pub fn login_required() -> Self {
+        ApiError {
+            location: Some("/login"),
+            ..Self::new(StatusCode::SEE_OTHER, "login-required", "log in first")
+        }
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    pub fn too_many_requests(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "too-many-requests", message)
+    }
+
+    /// HubSpot (or the bot) could not be asked right now.
+    pub fn upstream(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, code, message)
     }
 
     /// The body is not JSON or has wrong types.
@@ -75,8 +99,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status)
-            .json(json!({"error": {"code": self.code, "message": self.message}}))
+        let mut response = HttpResponse::build(self.status);
+        if let Some(location) = self.location {
+            response.insert_header(("location", location));
+        }
+        response.json(json!({"error": {"code": self.code, "message": self.message}}))
     }
 }
 
@@ -131,6 +158,14 @@ pub mod extractors {
         web::PathConfig::default().error_handler(|err: PathError, _req: &HttpRequest| {
             ApiError::bad_request(format!("invalid path: {err}")).into()
         })
+    }
+
+    pub fn form_config() -> web::FormConfig {
+        web::FormConfig::default()
+            .limit(64 * 1024)
+            .error_handler(|err, _req: &HttpRequest| {
+                ApiError::bad_request(format!("invalid form: {err}")).into()
+            })
     }
 
     pub fn payload_config() -> web::PayloadConfig {

@@ -11,4 +11,6 @@ pub mod hubspot;
 pub mod ops;
 pub mod outbox;
 pub mod secret;
+pub mod settings;
 pub mod store;
+pub mod web;

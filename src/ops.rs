@@ -55,7 +55,7 @@ pub fn not_ready_reasons(state: &AppState) -> Vec<(&'static str, String)> {
                 ));
             }
         }
-        ProvisionStatus::Waiting if state.inbox_id().is_none() => {
+        ProvisionStatus::Waiting if state.settings.inbox_id().is_none() => {
             reasons.push(("channel-not-provisioned", "no inbox is chosen yet".into()))
         }
         ProvisionStatus::Waiting => reasons.push((

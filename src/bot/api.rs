@@ -48,22 +48,19 @@ impl FromRequest for BotAuth {
                     .or_else(|| v.strip_prefix("bearer "))
             })
             .map(str::trim);
-        ready(match (state.bot_api_key(), presented) {
-            (None, _) => Err(ApiError::unauthorized(
+        let Some(given) = presented else {
+            return ready(Err(ApiError::unauthorized(
+                "missing `Authorization: Bearer <api key>`",
+            )));
+        };
+        ready(match state.settings.check_bot_key(given) {
+            None => Err(ApiError::unauthorized(
                 "no bot API key is configured yet; finish the setup wizard or set bot.api_key",
             )),
-            (_, None) => Err(ApiError::unauthorized(
-                "missing `Authorization: Bearer <api key>`",
-            )),
-            (Some(key), Some(given)) if constant_time_eq(key.expose(), given) => Ok(BotAuth),
-            _ => Err(ApiError::unauthorized("wrong API key")),
+            Some(true) => Ok(BotAuth),
+            Some(false) => Err(ApiError::unauthorized("wrong API key")),
         })
     }
-}
-
-pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 fn rfc3339(t: chrono::DateTime<Utc>) -> String {
@@ -214,7 +211,7 @@ async fn create_session(
             Value::Number(n) => n.to_string(),
             _ => return Err(ApiError::bad_request("inboxId must be a string")),
         };
-        if state.inbox_id().as_deref() != Some(inbox.as_str()) {
+        if state.settings.inbox_id().as_deref() != Some(inbox.as_str()) {
             return Err(ApiError::invalid(
                 "unknown-inbox",
                 format!("inbox `{inbox}` is not the inbox handoff is connected to"),

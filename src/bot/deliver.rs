@@ -5,14 +5,14 @@ use super::events::EventLog;
 use super::signing;
 use crate::outbox::worker::{Deliver, Outcome};
 use crate::outbox::{Job, OutboxItem};
+use crate::settings::Settings;
 use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub struct BotDeliverer {
     pub http: reqwest::Client,
-    pub url: String,
-    pub key: Vec<u8>,
+    pub settings: Arc<Settings>,
     pub store: Store,
     pub events: Arc<EventLog>,
 }
@@ -20,6 +20,17 @@ pub struct BotDeliverer {
 /// Statuses after which the same request may succeed later.
 fn retryable(status: u16) -> bool {
     matches!(status, 408 | 409 | 423 | 425 | 429) || status >= 500
+}
+
+impl BotDeliverer {
+    fn report_sent(&self, session_id: &str, message: &crate::store::HubSpotMessageRef) {
+        if let Err(e) = self
+            .events
+            .report_message_status(session_id, message, "SENT", None)
+        {
+            tracing::error!(error = %e, "cannot queue the message status for HubSpot");
+        }
+    }
 }
 
 impl Deliver for BotDeliverer {
@@ -40,13 +51,20 @@ impl Deliver for BotDeliverer {
                 };
             }
         };
+        let Some(webhook) = self.settings.bot_webhook() else {
+            // The webhook was removed after the event was queued: the feed is its delivery.
+            if let Some(message) = &stored.hubspot_message {
+                self.report_sent(&item.lane, message);
+            }
+            return Outcome::Delivered;
+        };
         let body = serde_json::to_vec(&stored.event).expect("events serialize");
         // A fresh timestamp and signature per attempt; the id stays the same.
         let timestamp = chrono::Utc::now().timestamp();
-        let signature = signing::sign(&self.key, &stored.event.id, timestamp, &body);
+        let signature = signing::sign(&webhook.key, &stored.event.id, timestamp, &body);
         let sent = self
             .http
-            .post(&self.url)
+            .post(&webhook.url)
             .header("content-type", "application/json")
             .header("webhook-id", &stored.event.id)
             .header("webhook-timestamp", timestamp.to_string())
@@ -70,12 +88,8 @@ impl Deliver for BotDeliverer {
         };
         let status = response.status().as_u16();
         if response.status().is_success() {
-            if let Some(message) = &stored.hubspot_message
-                && let Err(e) = self
-                    .events
-                    .report_message_status(&item.lane, message, "SENT", None)
-            {
-                tracing::error!(error = %e, "cannot queue the message status for HubSpot");
+            if let Some(message) = &stored.hubspot_message {
+                self.report_sent(&item.lane, message);
             }
             return Outcome::Delivered;
         }
@@ -114,4 +128,49 @@ impl Deliver for BotDeliverer {
             tracing::error!(error = %e, "cannot queue the message status for HubSpot");
         }
     }
+}
+
+/// Sends one signed `handoff.test` event to the bot's webhook now (the wizard's
+/// **Send test event**), outside the outbox. Returns the bot's status, or what went wrong.
+pub async fn send_test_event(webhook: &crate::settings::BotWebhook) -> Result<u16, String> {
+    let id = format!(
+        "evt_test_{}",
+        ulid::Ulid::generate().to_string().to_lowercase()
+    );
+    let now = chrono::Utc::now();
+    let body = serde_json::to_vec(&serde_json::json!({
+        "id": id,
+        "type": "handoff.test",
+        "sessionId": null,
+        "createdAt": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "data": {"message": "A test event from handoff's setup wizard"},
+    }))
+    .expect("JSON serializes");
+    let timestamp = now.timestamp();
+    let response = crate::hubspot::http_client(Duration::from_secs(10))
+        .post(&webhook.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header(
+            "webhook-signature",
+            signing::sign(&webhook.key, &id, timestamp, &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| {
+            let kind = if e.is_timeout() {
+                "timed out"
+            } else {
+                "could not be reached"
+            };
+            format!(
+                "The bot's webhook {kind}: {}",
+                std::error::Error::source(&e)
+                    .map(|s| s.to_string())
+                    .unwrap_or_default()
+            )
+        })?;
+    Ok(response.status().as_u16())
 }

@@ -3,6 +3,7 @@
 
 use crate::outbox::worker::now_ms;
 use crate::outbox::{Job, Outbox, OutboxItem};
+use crate::settings::Settings;
 use crate::store::{Event, HubSpotMessageRef, Store, StoreError, StoredEvent};
 use chrono::Utc;
 use parking_lot::Mutex;
@@ -14,8 +15,9 @@ use tokio::sync::watch;
 
 pub struct EventLog {
     store: Store,
-    /// `Some` when `bot.webhook_url` is set.
-    bot_outbox: Option<Arc<Outbox>>,
+    bot_outbox: Arc<Outbox>,
+    /// Whether the bot has a webhook is asked per event: the wizard can set one at any time.
+    settings: Arc<Settings>,
     hubspot_outbox: Arc<Outbox>,
     append_lock: Mutex<()>,
     latest: watch::Sender<u64>,
@@ -30,10 +32,16 @@ pub fn event_id(key: &str) -> String {
 }
 
 impl EventLog {
-    pub fn new(store: Store, bot_outbox: Option<Arc<Outbox>>, hubspot_outbox: Arc<Outbox>) -> Self {
+    pub fn new(
+        store: Store,
+        settings: Arc<Settings>,
+        bot_outbox: Arc<Outbox>,
+        hubspot_outbox: Arc<Outbox>,
+    ) -> Self {
         EventLog {
             store,
             bot_outbox,
+            settings,
             hubspot_outbox,
             append_lock: Mutex::new(()),
             latest: watch::Sender::new(0),
@@ -65,17 +73,17 @@ impl EventLog {
         let Some(stored) = stored else {
             return Ok(None);
         };
-        match (&self.bot_outbox, hubspot_message) {
-            (Some(bot), _) => {
-                bot.enqueue(&OutboxItem::new(
+        match (self.settings.bot_webhook().is_some(), hubspot_message) {
+            (true, _) => {
+                self.bot_outbox.enqueue(&OutboxItem::new(
                     session_id,
                     Job::DeliverEvent { seq: stored.seq },
                     now_ms(),
                 ))?;
             }
             // No webhook: the event is delivered once it is readable by long-poll.
-            (None, Some(m)) => self.report_message_status(session_id, &m, "SENT", None)?,
-            (None, None) => {}
+            (false, Some(m)) => self.report_message_status(session_id, &m, "SENT", None)?,
+            (false, None) => {}
         }
         self.store.mark_event_key(key, stored.seq)?;
         self.latest.send_replace(stored.seq);

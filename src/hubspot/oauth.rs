@@ -13,7 +13,19 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-#[derive(Clone, Debug)]
+/// The scopes handoff asks for on HubSpot's consent page; the app in HubSpot must have
+/// exactly these ticked (HubSpot refuses a consent request that lists fewer or more).
+pub const REQUIRED_SCOPES: &[&str] = &[
+    "oauth",
+    "conversations.custom_channels.read",
+    "conversations.custom_channels.write",
+    "conversations.read",
+    "conversations.write",
+    "crm.objects.contacts.read",
+    "files",
+];
+
+#[derive(Clone, Debug, PartialEq)]
 pub struct AppCredentials {
     pub client_id: String,
     pub client_secret: Secret,
@@ -48,6 +60,14 @@ impl Stored {
 struct AccessToken {
     token: Secret,
     refresh_at: Instant,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What the wizard's OAuth flow got from HubSpot for the portal the admin picked.
+#[derive(Debug)]
+pub struct Connected {
+    pub hub_id: Option<u64>,
+    pub scopes: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -183,6 +203,116 @@ impl TokenManager {
             .map(AuthProblem::CredentialsRefused)
     }
 
+    /// When the cached access token expires (for the dashboard); `None` before the first
+    /// refresh or while one is running.
+    pub fn access_expires_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.cache.try_lock().ok()?.as_ref().map(|t| t.expires_at)
+    }
+
+    /// The portal's granted scopes, as the last token answer listed them.
+    pub fn scopes(&self) -> Vec<String> {
+        self.store
+            .oauth_state()
+            .ok()
+            .flatten()
+            .map(|s| s.scopes)
+            .unwrap_or_default()
+    }
+
+    /// Trades an authorization code from HubSpot's consent page for tokens, stores the
+    /// refresh token (flushed) and resumes work that waited for it. The error is a sentence
+    /// for the operator: HubSpot's own message plus what it usually means.
+    pub async fn exchange_code(&self, code: &str, redirect_uri: &str) -> Result<Connected, String> {
+        let credentials = self
+            .credentials()
+            .ok_or("the HubSpot app credentials are not set (step 2)")?;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("client_id", credentials.client_id.as_str()),
+            ("client_secret", credentials.client_secret.expose()),
+            ("redirect_uri", redirect_uri),
+            ("code", code),
+        ];
+        let sent = Instant::now();
+        let (status, body) = self.post_token(&form).await.map_err(|e| {
+            format!(
+                "HubSpot's token endpoint cannot be reached: {}",
+                super::client::transport_error(&e)
+            )
+        })?;
+        if !status.is_success() {
+            let err: TokenError = serde_json::from_slice(&body).unwrap_or_default();
+            let message = err
+                .error_description
+                .or(err.message)
+                .unwrap_or_else(|| format!("HTTP {status}"));
+            let code = err.status.or(err.error).unwrap_or_default();
+            tracing::warn!(
+                status = status.as_u16(),
+                code,
+                message,
+                "HubSpot refused the authorization code"
+            );
+            let hint = match code.as_str() {
+                "BAD_CLIENT_SECRET" => " Check the client secret in step 2.",
+                "BAD_CLIENT_ID" | "invalid_client" => " Check the client id and secret in step 2.",
+                "BAD_REDIRECT_URI" => {
+                    " The redirect URL in the HubSpot app must be exactly the one shown in step 2."
+                }
+                "BAD_AUTH_CODE" | "invalid_grant" => {
+                    " The code expired or was used already; connect again."
+                }
+                _ => "",
+            };
+            return Err(format!(
+                "HubSpot refused the connection ({code}): {message}.{hint}"
+            ));
+        }
+        let parsed: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| format!("HubSpot's token answer cannot be read: {e}"))?;
+        let refresh = parsed
+            .refresh_token
+            .clone()
+            .ok_or("HubSpot's token answer has no refresh token")?;
+        self.connect(&refresh, parsed.hub_id, parsed.scopes.clone())
+            .await
+            .map_err(|e| format!("the refresh token cannot be stored: {e}"))?;
+        *self.cache.lock().await = Some(Self::access_token_of(&parsed, sent));
+        *self.refused.lock() = None;
+        tracing::info!(
+            hub_id = parsed.hub_id,
+            "HubSpot connected through the wizard"
+        );
+        Ok(Connected {
+            hub_id: parsed.hub_id,
+            scopes: parsed.scopes,
+        })
+    }
+
+    /// One call to the token endpoint; the answer's status and body.
+    async fn post_token(
+        &self,
+        form: &[(&str, &str)],
+    ) -> Result<(reqwest::StatusCode, bytes::Bytes), reqwest::Error> {
+        let response = self.http.post(&self.token_url).form(form).send().await?;
+        let status = response.status();
+        Ok((status, response.bytes().await.unwrap_or_default()))
+    }
+
+    fn access_token_of(parsed: &TokenResponse, sent: Instant) -> AccessToken {
+        let lifetime = Duration::from_secs(parsed.expires_in);
+        // Refresh ahead: a tenth of the lifetime (at least a minute), never more than half.
+        let margin = (lifetime / 10)
+            .max(Duration::from_secs(60))
+            .min(lifetime / 2);
+        AccessToken {
+            token: Secret::new(parsed.access_token.clone()),
+            refresh_at: sent + lifetime - margin,
+            expires_at: chrono::Utc::now()
+                + chrono::TimeDelta::seconds(parsed.expires_in.min(i64::MAX as u64) as i64),
+        }
+    }
+
     pub fn portal_id(&self) -> Option<u64> {
         self.store
             .oauth_state()
@@ -233,33 +363,20 @@ impl TokenManager {
             ("refresh_token", state.refresh_token.as_str()),
         ];
         let sent = Instant::now();
-        let response = self
-            .http
-            .post(&self.token_url)
-            .form(&form)
-            .send()
+        let (status, body) = self
+            .post_token(&form)
             .await
             .map_err(|e| super::client::transport_error(&e))?;
-        let status = response.status();
-        let body = response.bytes().await.unwrap_or_default();
         if status.is_success() {
             let parsed: TokenResponse = serde_json::from_slice(&body)
                 .map_err(|e| HubSpotError::Unexpected(format!("token response: {e}")))?;
             *self.refused.lock() = None;
             self.persist_refreshed(state, &parsed).await?;
-            let lifetime = Duration::from_secs(parsed.expires_in);
-            // Refresh ahead: a tenth of the lifetime (at least a minute), never more than half.
-            let margin = (lifetime / 10)
-                .max(Duration::from_secs(60))
-                .min(lifetime / 2);
             tracing::info!(
                 expires_in = parsed.expires_in,
                 "HubSpot access token refreshed"
             );
-            return Ok(AccessToken {
-                token: Secret::new(parsed.access_token),
-                refresh_at: sent + lifetime - margin,
-            });
+            return Ok(Self::access_token_of(&parsed, sent));
         }
         let err: TokenError = serde_json::from_slice(&body).unwrap_or_default();
         let message = err

@@ -56,7 +56,7 @@ fn verify(
         })?
         .client_secret;
     // The URL HubSpot called, as the public URL says, not as a proxy may have rewritten it.
-    let mut url = format!("{}{}", state.config.public_base(), req.path());
+    let mut url = format!("{}{}", state.settings.public_base(), req.path());
     if !req.query_string().is_empty() {
         url.push('?');
         url.push_str(req.query_string());

@@ -30,6 +30,11 @@ impl Store {
         Ok(())
     }
 
+    /// Events in the log. Walks the tree (sled has no count), so only for the dashboard.
+    pub fn event_count(&self) -> usize {
+        self.events.len()
+    }
+
     pub fn event(&self, seq: u64) -> Result<Option<StoredEvent>> {
         get_json(&self.events, seq.to_be_bytes())
     }

@@ -76,6 +76,8 @@ const SESSION_LOCKS: usize = 64;
 
 const KEY_OAUTH: &str = "oauth";
 const KEY_CHANNEL: &str = "hubspot.channel";
+const KEY_WIZARD: &str = "wizard";
+const KEY_ADMIN_PASSWORD: &str = "admin.password";
 
 impl Store {
     /// Opens (or creates) the store in `dir`, created with mode 0700.
@@ -170,6 +172,23 @@ impl Store {
 
     pub fn set_oauth_state(&self, state: &OAuthState) -> Result<()> {
         put_json(&self.settings, KEY_OAUTH, state)
+    }
+
+    pub fn wizard_settings(&self) -> Result<WizardSettings> {
+        Ok(get_json(&self.settings, KEY_WIZARD)?.unwrap_or_default())
+    }
+
+    pub fn set_wizard_settings(&self, settings: &WizardSettings) -> Result<()> {
+        put_json(&self.settings, KEY_WIZARD, settings)
+    }
+
+    /// The admin password's Argon2 hash (PHC string), once the first-run step set it.
+    pub fn admin_password_hash(&self) -> Result<Option<String>> {
+        get_json(&self.settings, KEY_ADMIN_PASSWORD)
+    }
+
+    pub fn set_admin_password_hash(&self, hash: &str) -> Result<()> {
+        put_json(&self.settings, KEY_ADMIN_PASSWORD, &hash)
     }
 
     pub fn channel(&self) -> Result<Option<ChannelRecord>> {

@@ -165,3 +165,22 @@ mod rfc3339_millis {
             .map_err(serde::de::Error::custom)
     }
 }
+
+/// What the setup wizard saved. Values set in the configuration win over these (see
+/// `settings`). Secrets are plain here (the store's directory is 0700), except the bot's
+/// API key: it is shown once and afterwards only compared, so only its SHA-256 is kept.
+/// No `Debug`, so it cannot end up in a log line.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WizardSettings {
+    pub public_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub app_id: Option<String>,
+    pub developer_api_key: Option<String>,
+    pub inbox_id: Option<String>,
+    pub inbox_name: Option<String>,
+    pub bot_api_key_sha256: Option<String>,
+    pub bot_webhook_url: Option<String>,
+    pub bot_webhook_secret: Option<String>,
+}

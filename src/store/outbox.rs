@@ -3,7 +3,7 @@
 //! Scheduling (what is due, what is in flight) lives in memory in `crate::outbox` and is
 //! rebuilt from these trees at start-up.
 
-use super::{Result, Store, StoreError, decode, encode};
+use super::{Result, Store, StoreError, decode, encode, put_json};
 use crate::outbox::{DeadLetter, OutboxItem};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
@@ -200,6 +200,11 @@ impl Store {
 
     pub fn dead_letter_count(&self) -> usize {
         self.dead_letters.len()
+    }
+
+    /// Puts a dead letter back (a replay whose enqueue failed).
+    pub fn restore_dead_letter(&self, letter: &DeadLetter) -> Result<()> {
+        put_json(&self.dead_letters, letter.id.to_be_bytes(), letter)
     }
 
     /// Removes a dead letter and returns it (to discard it, or to queue it again).
