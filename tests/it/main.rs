@@ -2,9 +2,11 @@
 
 mod support;
 
+mod admin;
 mod bad_input;
 mod crash;
 mod delivery;
 mod provisioning;
 mod sessions;
 mod webhooks;
+mod wizard;

@@ -61,14 +61,15 @@ struct BotState {
 }
 
 struct Inner {
-    key: Vec<u8>,
+    /// The signing key; the wizard test hands the bot the secret handoff generated.
+    key: parking_lot::Mutex<Vec<u8>>,
     base_url: String,
     state: parking_lot::Mutex<BotState>,
 }
 
 pub struct FakeBot {
     inner: Arc<Inner>,
-    secret: String,
+    secret: parking_lot::Mutex<String>,
     handle: ServerHandle,
 }
 
@@ -120,7 +121,7 @@ fn verify(key: &[u8], req: &HttpRequest, body: &[u8]) -> (String, i64, bool) {
 }
 
 async fn receive(req: HttpRequest, body: Bytes, inner: Data<Inner>) -> HttpResponse {
-    let (webhook_id, timestamp, verified) = verify(&inner.key, &req, &body);
+    let (webhook_id, timestamp, verified) = verify(&inner.key.lock().clone(), &req, &body);
     let mut st = inner.state.lock();
     let redirect_target = format!("{}/moved", inner.base_url);
     let on_redirect_path = req.path() == "/hook" && st.redirect;
@@ -171,7 +172,7 @@ impl FakeBot {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake bot");
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let inner = Arc::new(Inner {
-            key: key.to_vec(),
+            key: parking_lot::Mutex::new(key.to_vec()),
             base_url,
             state: parking_lot::Mutex::new(BotState::default()),
         });
@@ -192,7 +193,7 @@ impl FakeBot {
         tokio::spawn(server);
         FakeBot {
             inner,
-            secret,
+            secret: parking_lot::Mutex::new(secret),
             handle,
         }
     }
@@ -204,7 +205,13 @@ impl FakeBot {
 
     /// `whsec_…`.
     pub fn secret(&self) -> String {
-        self.secret.clone()
+        self.secret.lock().clone()
+    }
+
+    /// Verifies from now on with `secret` (`whsec_…`), as a bot configured with it would.
+    pub fn set_secret(&self, secret: &str) {
+        *self.inner.key.lock() = decode_secret(secret).expect("a whsec_<base64> secret");
+        *self.secret.lock() = secret.to_string();
     }
 
     /// Bodies of the deliveries that verified and were answered 2xx, in

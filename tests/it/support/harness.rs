@@ -47,6 +47,20 @@ pub fn config(fake: &FakeHubSpot, data_dir: &Path) -> Config {
     c
 }
 
+/// A configuration with nothing the wizard can set: HubSpot at `fake`, a fast retry
+/// schedule, no credentials, no bot key, no public URL.
+pub fn bare_config(fake: &FakeHubSpot, data_dir: &Path) -> Config {
+    let mut c = config(fake, data_dir);
+    c.hubspot.client_id = None;
+    c.hubspot.client_secret = None;
+    c.hubspot.app_id = None;
+    c.hubspot.developer_api_key = None;
+    c.hubspot.refresh_token = None;
+    c.hubspot.inbox_id = None;
+    c.bot.api_key = None;
+    c
+}
+
 /// A fake HubSpot and a handoff connected to it and ready (the temp dir holds the store).
 pub async fn connected(fake_config: FakeConfig) -> (FakeHubSpot, tempfile::TempDir, Handoff) {
     let fake = FakeHubSpot::start(fake_config).await;
@@ -77,6 +91,41 @@ impl Handoff {
             config,
             http: reqwest::Client::new(),
         }
+    }
+
+    /// Starts handoff as an operator would on a new box: `public_url` stays unset, and
+    /// `listen` is the bound address (so the default public URL is right).
+    pub async fn start_bare(mut config: Config) -> Handoff {
+        init();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        config.listen = addr.to_string();
+        let running = start_when_unlocked(&config, listener).await;
+        Handoff {
+            running: Some(running),
+            url: format!("http://{addr}"),
+            config,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Graceful stop, then a start on the same data dir and the same address (what the
+    /// wizard saved, such as the public URL, stays true).
+    pub async fn restart_in_place(mut self) -> Handoff {
+        self.stop().await;
+        let addr: std::net::SocketAddr = self.url.trim_start_matches("http://").parse().unwrap();
+        let running = start_when_unlocked(&self.config, TcpListener::bind(addr).unwrap()).await;
+        Handoff {
+            running: Some(running),
+            url: self.url.clone(),
+            config: self.config.clone(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The one-time setup token handoff printed (while no admin password is set).
+    pub fn setup_token(&self) -> Option<String> {
+        self.running.as_ref().unwrap().state.admin.setup_token()
     }
 
     /// Graceful stop, then a fresh start on the same data dir (and a new port).
