@@ -40,7 +40,7 @@ struct DashboardPage {
     reasons: Vec<(&'static str, String)>,
     reconnect: bool,
     portal: Option<u64>,
-    scopes: String,
+    scopes: Vec<String>,
     token_expires: Option<String>,
     channel: Option<crate::hubspot::provision::Provisioned>,
     inbox_name: Option<String>,
@@ -181,7 +181,7 @@ async fn dashboard(admin: Admin, state: web::Data<AppState>) -> Result<HttpRespo
             Some(AuthProblem::ReauthorizationRequired(_))
         ) && state.settings.locked("hubspot.refresh_token").is_none(),
         portal: tokens.portal_id(),
-        scopes: tokens.scopes().join(" "),
+        scopes: tokens.scopes(),
         token_expires: tokens.access_expires_at().map(time),
         channel: state.provision.ready(),
         inbox_name: state.settings.saved().inbox_name,
