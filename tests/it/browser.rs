@@ -250,7 +250,7 @@ async fn an_operator_sets_handoff_up_in_chromium() {
     assert!(listed.contains("Main website chatflow inbox") && listed.contains("Inbox"));
     assert!(listed.contains("T1 support helpdesk") && listed.contains("Help Desk"));
     s.browser
-        .find(By::Css(&format!(
+        .find(By::Css(format!(
             "input[value='{}']",
             FakeHubSpot::HELP_DESK_ID
         )))
