@@ -291,3 +291,47 @@ fn a_half_set_configuration_stops_start_up_naming_the_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("hubspot.client_secret"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_start_prints_a_one_time_setup_url() {
+    use std::io::{BufRead, BufReader};
+    crate::support::harness::init();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .env_clear()
+        .env("HANDOFF_DATA_DIR", dir.path())
+        .env("HANDOFF_LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("http://") {
+                let url = line[at..].split_whitespace().next().unwrap().to_string();
+                if url.contains("/setup?token=") {
+                    let _ = tx.send(url);
+                }
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the setup URL is printed");
+    assert!(
+        url.starts_with(&format!("http://127.0.0.1:{port}/setup?token=")),
+        "{url}"
+    );
+    let page = reqwest::get(&url).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("name=\"password\""));
+    let without = reqwest::get(format!("http://127.0.0.1:{port}/setup"))
+        .await
+        .unwrap();
+    assert_eq!(without.status(), 403);
+    let _ = child.kill();
+    let _ = child.wait();
+}
