@@ -39,6 +39,7 @@ pub struct Config {
     pub bot: BotConfig,
     pub retry: RetryConfig,
     pub store: StoreConfig,
+    pub media: MediaConfig,
     /// Where each value the wizard could also set came from (`file …` or `environment`),
     /// for showing it locked. Filled by [`Config::from_figment`].
     #[serde(skip)]
@@ -130,6 +131,7 @@ impl Default for Config {
             bot: BotConfig::default(),
             retry: RetryConfig::default(),
             store: StoreConfig::default(),
+            media: MediaConfig::default(),
             sources: BTreeMap::new(),
         }
     }
@@ -160,6 +162,26 @@ impl Default for RetryConfig {
             multiplier: 2.0,
             jitter: 0.2,
             give_up_after: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Downloading the media of bot messages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Refuse links to loopback and private addresses (off: a homelab bot serves its media
+    /// from the LAN).
+    pub block_private_networks: bool,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            block_private_networks: false,
+            timeout: Duration::from_secs(30),
         }
     }
 }
@@ -284,6 +306,9 @@ impl Config {
         self.hubspot.validate()?;
         self.bot.validate()?;
         self.retry.validate()?;
+        if self.media.timeout.is_zero() {
+            return Err(invalid("media.timeout", "must be more than 0"));
+        }
         if self.store.cache_capacity_mb == 0 {
             return Err(invalid("store.cache_capacity_mb", "must be at least 1"));
         }

@@ -8,6 +8,7 @@ pub mod bot;
 pub mod config;
 pub mod error;
 pub mod hubspot;
+pub mod media;
 pub mod ops;
 pub mod outbox;
 pub mod secret;

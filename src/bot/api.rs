@@ -287,12 +287,6 @@ async fn send_message(
     let body = body.into_inner();
     let message_id = validate::client_id("messageId", body.message_id)?;
     let content = Content::parse(&body.kind, body.payload)?;
-    if !matches!(content, Content::Text { .. }) {
-        return Err(ApiError::invalid(
-            "unsupported-message-type",
-            format!("`{}` messages are not supported yet; send text", body.kind),
-        ));
-    }
     let outcome = state
         .store
         .add_message(&id, message_id.as_deref(), &content, Utc::now())?;

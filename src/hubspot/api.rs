@@ -202,6 +202,36 @@ impl HubSpot {
             .map(|_| ())
     }
 
+    /// Uploads a private file into `folder` (created if missing); returns its id.
+    pub async fn upload_file(
+        &self,
+        bytes: bytes::Bytes,
+        name: &str,
+        mime: &str,
+        folder: &str,
+    ) -> Result<String, HubSpotError> {
+        #[derive(Deserialize)]
+        struct Uploaded {
+            #[serde(deserialize_with = "id")]
+            id: String,
+        }
+        let upload = super::client::Upload {
+            bytes,
+            name: name.to_string(),
+            mime: mime.to_string(),
+            fields: vec![
+                ("folderPath", folder.to_string()),
+                ("fileName", name.to_string()),
+                (
+                    "options",
+                    json!({"access": "PRIVATE", "ttl": "P1Y"}).to_string(),
+                ),
+            ],
+        };
+        let uploaded: Uploaded = self.call_upload("/files/v3/files", &upload).await?;
+        Ok(uploaded.id)
+    }
+
     pub async fn list_inboxes(&self) -> Result<Vec<Inbox>, HubSpotError> {
         self.list_all("/conversations/v3/conversations/inboxes", Auth::Bearer)
             .await

@@ -15,6 +15,37 @@ use serde_json::Value;
 use std::time::Duration;
 use tokio::time::Instant;
 
+enum Body<'a> {
+    Empty,
+    Json(&'a Value),
+    File(&'a Upload),
+}
+
+/// One file for the Files API, with the form's other fields.
+pub struct Upload {
+    pub bytes: bytes::Bytes,
+    pub name: String,
+    pub mime: String,
+    pub fields: Vec<(&'static str, String)>,
+}
+
+impl Upload {
+    fn form(&self) -> reqwest::multipart::Form {
+        let part = reqwest::multipart::Part::stream(self.bytes.clone())
+            .file_name(self.name.clone())
+            .mime_str(&self.mime)
+            .unwrap_or_else(|_| {
+                reqwest::multipart::Part::stream(self.bytes.clone()).file_name(self.name.clone())
+            });
+        self.fields
+            .iter()
+            .fold(reqwest::multipart::Form::new(), |form, (k, v)| {
+                form.text(*k, v.clone())
+            })
+            .part("file", part)
+    }
+}
+
 /// The developer-level credentials for channel and app-webhook settings.
 #[derive(Clone, Debug)]
 pub struct DeveloperCredentials {
@@ -163,9 +194,25 @@ impl HubSpot {
         body: Option<&Value>,
         auth: Auth,
     ) -> Result<T, HubSpotError> {
+        let body = match body {
+            Some(json) => Body::Json(json),
+            None => Body::Empty,
+        };
         let bytes = self.call_raw(method, path, query, body, auth).await?;
         let value: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
         serde_json::from_slice(value).map_err(|e| HubSpotError::Unexpected(format!("{path}: {e}")))
+    }
+
+    /// Uploads one file as `multipart/form-data` (the Files API) and decodes the answer.
+    pub async fn call_upload<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        upload: &Upload,
+    ) -> Result<T, HubSpotError> {
+        let bytes = self
+            .call_raw(Method::POST, path, &[], Body::File(upload), Auth::Bearer)
+            .await?;
+        serde_json::from_slice(&bytes).map_err(|e| HubSpotError::Unexpected(format!("{path}: {e}")))
     }
 
     async fn call_raw(
@@ -173,7 +220,7 @@ impl HubSpot {
         method: Method,
         path: &str,
         query: &[(&str, &str)],
-        body: Option<&Value>,
+        body: Body<'_>,
         auth: Auth,
     ) -> Result<bytes::Bytes, HubSpotError> {
         let mut refreshed_after_401 = false;
@@ -195,8 +242,11 @@ impl HubSpot {
                     request = request.query(&[("hapikey", dev.api_key.expose())]);
                 }
             }
-            if let Some(body) = body {
-                request = request.json(body);
+            match &body {
+                Body::Empty => {}
+                Body::Json(json) => request = request.json(json),
+                // Built afresh per attempt: a multipart form can be sent only once.
+                Body::File(upload) => request = request.multipart(upload.form()),
             }
             let is_search = path.starts_with("/crm/") && path.ends_with("/search");
             let _search_permit = if is_search {

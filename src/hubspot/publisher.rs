@@ -7,15 +7,23 @@ use super::compose::{self, Composed};
 use super::error::HubSpotError;
 use super::provision::{ProvisionState, Provisioned};
 use crate::bot::events::EventLog;
+use crate::bot::messages::Content;
+use crate::media::{FetchError, Kind};
 use crate::outbox::worker::{Deliver, Outcome};
 use crate::outbox::{Job, OutboxItem};
 use crate::store::{Session, SessionFailure, SessionStatus, Store, User, integration_thread_id};
 use serde_json::{Value, json};
+
+/// Downloads that fail for a passing reason are tried this often before the agent gets the
+/// link instead.
+const MEDIA_ATTEMPTS: u32 = 3;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Publisher {
     pub hubspot: Arc<HubSpot>,
+    /// Downloads the media of bot messages before they are uploaded to HubSpot.
+    pub media: crate::media::Fetcher,
     pub store: Store,
     pub provision: Arc<ProvisionState>,
     pub events: Arc<EventLog>,
@@ -161,12 +169,10 @@ impl Publisher {
                 message_id,
                 content,
             } => {
-                let text = content.summary();
-                let composed = Composed {
-                    rich_text: compose::escape_html(&text),
-                    text,
-                };
-                let body = self.message_body(&target, &session, &user, message_id, &composed);
+                let (composed, attachments) =
+                    self.prepare(&session, content, item.attempts).await?;
+                let mut body = self.message_body(&target, &session, &user, message_id, &composed);
+                body["attachments"] = Value::Array(attachments);
                 self.hubspot.publish(&target.channel_id, &body).await?;
             }
             Job::Note { message_id, text } => {
@@ -193,6 +199,83 @@ impl Publisher {
             }
         }
         Ok(())
+    }
+
+    /// The text and attachments of one user message. Media is downloaded and uploaded to
+    /// HubSpot's Files API here, in the worker; what cannot be attached becomes a text with
+    /// the link and the reason, so nothing is dropped silently.
+    async fn prepare(
+        &self,
+        session: &Session,
+        content: &Content,
+        attempts: u32,
+    ) -> Result<(Composed, Vec<Value>), Stop> {
+        let plain = |text: String| Composed {
+            rich_text: compose::escape_html(&text),
+            text,
+        };
+        let (kind, url, title) = match content {
+            Content::Text { text } => return Ok((plain(text.clone()), vec![])),
+            Content::Location {
+                latitude,
+                longitude,
+                address,
+                title,
+            } => {
+                let mut attachment =
+                    json!({"type": "LOCATION", "latitude": latitude, "longitude": longitude});
+                if let Some(a) = address {
+                    attachment["address"] = json!(a);
+                }
+                if let Some(t) = title {
+                    attachment["name"] = json!(t);
+                }
+                return Ok((plain(content.summary()), vec![attachment]));
+            }
+            Content::Image { url } => (Kind::Image, url, None),
+            Content::Audio { url } => (Kind::Audio, url, None),
+            Content::Video { url } => (Kind::Video, url, None),
+            Content::File { url, title } => (Kind::File, url, title.as_deref()),
+        };
+        let fallback = |reason: &str| {
+            tracing::info!(session = session.id, reason, "media sent as a link");
+            plain(format!(
+                "{}\n(handoff could not attach it: {reason})",
+                content.summary()
+            ))
+        };
+        let fetched = match self.media.fetch(url, kind).await {
+            Ok(f) => f,
+            // A blip is retried a few times before the agent gets the link instead.
+            Err(FetchError::Transient(e)) if attempts < MEDIA_ATTEMPTS => {
+                return Err(Stop(Outcome::Retry {
+                    error: format!("media download: {e}"),
+                    retry_after: None,
+                }));
+            }
+            Err(FetchError::Transient(e) | FetchError::Refused(e)) => {
+                return Ok((fallback(&e), vec![]));
+            }
+        };
+        let name = title.map(str::to_string).unwrap_or(fetched.name.clone());
+        let folder = format!("/handoff/{}", session.id);
+        let file_id = match self
+            .hubspot
+            .upload_file(fetched.bytes, &fetched.name, &fetched.mime, &folder)
+            .await
+        {
+            Ok(id) => id,
+            Err(e) if e.is_permanent() => {
+                return Ok((
+                    fallback(&format!("HubSpot refused the upload: {e}")),
+                    vec![],
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let attachment =
+            json!({"type": "FILE", "fileId": file_id, "name": name, "fileUsageType": kind.usage()});
+        Ok((plain(name), vec![attachment]))
     }
 
     fn message_body(

@@ -227,9 +227,9 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
         case(
             "POST",
             &msgs,
-            json_body(json!({"type": "image", "payload": {"imageUrl": "https://x.example/a.png"}})),
+            json_body(json!({"type": "image", "payload": {"imageUrl": "ftp://x.example/a.png"}})),
             422,
-            "unsupported-message-type",
+            "invalid-url",
         ),
         case(
             "POST",

@@ -7,6 +7,7 @@ mod bad_input;
 mod browser;
 mod crash;
 mod delivery;
+mod media;
 mod provisioning;
 mod sessions;
 mod webhooks;

@@ -1,4 +1,5 @@
 pub mod fake_bot;
 pub mod fake_hubspot;
 pub mod harness;
+pub mod media_server;
 pub mod web;

@@ -248,8 +248,27 @@ impl FakeHubSpot {
             mime: mime.to_string(),
             bytes: Bytes::from(bytes),
             created_at: now_iso(),
+            folder: None,
         });
         id
+    }
+
+    /// Files uploaded through the Files API: `(id, name, mime, folder, bytes)`.
+    pub fn uploads(&self) -> Vec<(String, String, String, String, Vec<u8>)> {
+        self.state()
+            .files
+            .iter()
+            .filter_map(|f| {
+                let folder = f.folder.clone()?;
+                Some((
+                    f.id.clone(),
+                    f.name.clone(),
+                    f.mime.clone(),
+                    folder,
+                    f.bytes.to_vec(),
+                ))
+            })
+            .collect()
     }
 
     /// Message id → (statusType, errorMessage) of the last

@@ -25,6 +25,8 @@ pub(super) struct FileRec {
     pub mime: String,
     pub bytes: Bytes,
     pub created_at: String,
+    /// `folderPath` of an upload (None for files the test seeded).
+    pub folder: Option<String>,
 }
 
 impl FileRec {
@@ -176,4 +178,78 @@ pub(super) async fn download(req: HttpRequest, sh: Data<Shared>) -> HttpResponse
             .content_type("text/plain")
             .body("Not Found"),
     }
+}
+
+/// `POST /files/v3/files` (§8.1): multipart `file`, `options` (a JSON string with `access`),
+/// exactly one of `folderId` / `folderPath`, and an optional `fileName`.
+pub(super) async fn upload(
+    req: HttpRequest,
+    sh: Data<Shared>,
+    mut form: actix_multipart::Multipart,
+) -> Result<HttpResponse, ApiError> {
+    use futures_util::StreamExt;
+    check(&sh, &req, Auth::Bearer)?;
+    let mut file: Option<(Option<String>, String, Vec<u8>)> = None;
+    let mut fields = std::collections::HashMap::new();
+    while let Some(part) = form.next().await {
+        let mut part =
+            part.map_err(|e| ApiError::validation(format!("bad multipart body: {e}")))?;
+        let name = part.name().unwrap_or_default().to_string();
+        let file_name = part
+            .content_disposition()
+            .and_then(|cd| cd.get_filename().map(str::to_string));
+        let mime = part
+            .content_type()
+            .map(|m| m.to_string())
+            .unwrap_or_else(|| "application/octet-stream".into());
+        let mut bytes = Vec::new();
+        while let Some(chunk) = part.next().await {
+            bytes.extend_from_slice(&chunk.map_err(|e| ApiError::validation(e.to_string()))?);
+        }
+        if name == "file" {
+            file = Some((file_name, mime, bytes));
+        } else {
+            fields.insert(name, String::from_utf8_lossy(&bytes).into_owned());
+        }
+    }
+    let (part_name, mime, bytes) =
+        file.ok_or_else(|| ApiError::validation("the `file` part is required"))?;
+    let options: Value = fields
+        .get("options")
+        .and_then(|o| serde_json::from_str(o).ok())
+        .ok_or_else(|| ApiError::validation("`options` must be a JSON string"))?;
+    let access = options["access"].as_str().unwrap_or_default();
+    if !matches!(
+        access,
+        "PUBLIC_INDEXABLE" | "PUBLIC_NOT_INDEXABLE" | "PRIVATE"
+    ) {
+        return Err(ApiError::validation("options.access is required"));
+    }
+    let folder = match (fields.get("folderId"), fields.get("folderPath")) {
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(ApiError::validation(
+                "exactly one of folderId and folderPath is required",
+            ));
+        }
+        (Some(id), None) => format!("/folder-{id}"),
+        (None, Some(path)) => path.clone(),
+    };
+    let name = fields
+        .get("fileName")
+        .cloned()
+        .or(part_name)
+        .unwrap_or_else(|| "file".into());
+    let mut st = sh.state.lock();
+    let id = st.ids.file();
+    let rec = FileRec {
+        id,
+        name,
+        mime,
+        bytes: Bytes::from(bytes),
+        created_at: super::util::now_iso(),
+        folder: Some(folder),
+    };
+    let body = file_json(&rec, &sh.base_url);
+    st.files.push(rec);
+    Ok(json_response(201, &body))
 }

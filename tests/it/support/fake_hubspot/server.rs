@@ -146,6 +146,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(webhooks::patch_subscription))
             .route(web::delete().to(webhooks::delete_subscription)),
     )
+    .route("/files/v3/files", web::post().to(files::upload))
     .route("/files/v3/files/{fileId}", web::get().to(files::get_file))
     .route(
         "/files/v3/files/{fileId}/signed-url",
