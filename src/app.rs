@@ -34,6 +34,7 @@ pub struct AppState {
     /// The configuration merged with what the wizard saved.
     pub settings: Arc<Settings>,
     pub admin: crate::web::auth::AdminAuth,
+    pub file_links: Arc<crate::bot::files::FileLinks>,
 }
 
 impl AppState {
@@ -122,6 +123,10 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         hubspot_outbox.clone(),
     ));
     let admin = crate::web::auth::AdminAuth::load(&store)?;
+    let file_links = Arc::new(crate::bot::files::FileLinks::new(
+        store.signing_key("files")?,
+        settings.clone(),
+    ));
     let state = web::Data::new(AppState {
         config: config.clone(),
         store: store.clone(),
@@ -133,6 +138,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         events: events.clone(),
         settings: settings.clone(),
         admin,
+        file_links: file_links.clone(),
     });
 
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -152,6 +158,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         hubspot.clone(),
         store.clone(),
         events.clone(),
+        file_links,
     ));
     let worker_config = WorkerConfig {
         max_in_flight: 32,
@@ -200,6 +207,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
             .wrap(middleware::Logger::new("%U %s %Dms").log_target("handoff::http"))
             .configure(crate::ops::routes)
             .configure(crate::bot::api::routes)
+            .configure(crate::bot::files::routes)
             .configure(crate::hubspot::webhook::routes)
             .configure(crate::web::routes)
             .default_service(web::to(crate::ops::not_found))

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod deliver;
 pub mod events;
+pub mod files;
 pub mod messages;
 pub mod signing;
 pub mod validate;

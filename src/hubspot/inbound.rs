@@ -4,6 +4,7 @@
 
 use super::client::HubSpot;
 use crate::bot::events::EventLog;
+use crate::bot::files::{FileLinks, rewrite_inline_images};
 use crate::outbox::worker::{Deliver, Outcome};
 use crate::outbox::{Job, OutboxItem};
 use crate::store::{Agent, ClosedBy, HubSpotMessageRef, SessionStatus, Store, StoreError};
@@ -199,6 +200,7 @@ pub struct InboundProcessor {
     pub hubspot: Arc<HubSpot>,
     pub store: Store,
     pub events: Arc<EventLog>,
+    links: Arc<FileLinks>,
     actors: Mutex<HashMap<String, (Agent, Instant)>>,
 }
 
@@ -232,11 +234,17 @@ impl Deliver for InboundProcessor {
 }
 
 impl InboundProcessor {
-    pub fn new(hubspot: Arc<HubSpot>, store: Store, events: Arc<EventLog>) -> Self {
+    pub fn new(
+        hubspot: Arc<HubSpot>,
+        store: Store,
+        events: Arc<EventLog>,
+        links: Arc<FileLinks>,
+    ) -> Self {
         InboundProcessor {
             hubspot,
             store,
             events,
+            links,
             actors: Mutex::new(HashMap::new()),
         }
     }
@@ -253,7 +261,7 @@ impl InboundProcessor {
                 let attachments = self.attachments(&m.files).await;
                 let mut data = json!({"agent": agent, "text": m.text, "attachments": attachments});
                 if let Some(rich) = &m.rich_text {
-                    data["richText"] = json!(rich);
+                    data["richText"] = json!(rewrite_inline_images(rich, &self.links));
                 }
                 let reference = HubSpotMessageRef {
                     channel_id: m.channel_id.clone(),
@@ -355,20 +363,23 @@ impl InboundProcessor {
         }
     }
 
-    /// Attachment URLs the bot can fetch: HubSpot's own URL when it gives one, else a signed
-    /// URL from the Files API.
+    /// Attachments the bot can fetch without HubSpot credentials: a file HubSpot names by id
+    /// gets a signed link served by handoff (see `bot::files`), with its name, type and size
+    /// from the Files API; a bare URL is passed on as it is.
     async fn attachments(&self, files: &[FileRef]) -> Vec<Value> {
         let mut out = Vec::new();
         for f in files {
             let mut entry = json!({"name": f.name});
             match (&f.url, &f.file_id) {
-                (Some(url), _) if url.starts_with("http") => entry["url"] = json!(url),
                 (_, Some(id)) => match self.hubspot.signed_file_url(id).await {
                     Ok(signed) => {
-                        entry["url"] = json!(signed.url);
-                        if f.name.is_none() {
-                            entry["name"] = json!(signed.file_name());
-                        }
+                        let name = f
+                            .name
+                            .clone()
+                            .or_else(|| signed.file_name())
+                            .unwrap_or_else(|| format!("file-{id}"));
+                        entry["url"] = json!(self.links.file(id, &name));
+                        entry["name"] = json!(name);
                         entry["size"] = json!(signed.size);
                         entry["mimeType"] = json!(signed.mime_type());
                     }
@@ -377,6 +388,7 @@ impl InboundProcessor {
                         entry["error"] = json!("the file could not be fetched from HubSpot");
                     }
                 },
+                (Some(url), None) if url.starts_with("http") => entry["url"] = json!(url),
                 _ => entry["error"] = json!("HubSpot gave neither a URL nor a file id"),
             }
             out.push(entry);

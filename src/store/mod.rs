@@ -191,6 +191,19 @@ impl Store {
         put_json(&self.settings, KEY_ADMIN_PASSWORD, &hash)
     }
 
+    /// A random 32-byte key kept in the store (made on first use, flushed at once), for
+    /// signing links handoff hands out.
+    pub fn signing_key(&self, name: &str) -> Result<Vec<u8>> {
+        let key = format!("key.{name}");
+        if let Some(existing) = self.settings.get(&key)? {
+            return Ok(existing.to_vec());
+        }
+        let fresh: [u8; 32] = rand::random();
+        self.settings.insert(key, &fresh)?;
+        self.db.flush()?;
+        Ok(fresh.to_vec())
+    }
+
     pub fn channel(&self) -> Result<Option<ChannelRecord>> {
         get_json(&self.settings, KEY_CHANNEL)
     }

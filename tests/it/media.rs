@@ -159,3 +159,112 @@ async fn a_slow_download_between_two_texts_keeps_the_order() {
     assert_eq!(all[3]["text"], "after the photo");
     assert_eq!(all.len(), 4, "exactly once each");
 }
+
+/// The bot's `session.message` events so far, from the feed.
+async fn agent_messages(h: &crate::support::harness::Handoff, n: usize) -> Vec<Value> {
+    let read = || async {
+        let (_, body) = h.get("/api/v1/events?limit=1000").await;
+        body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "session.message")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    eventually(WAIT, || async { read().await.len() >= n }).await;
+    read().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_files_and_inline_images_reach_the_bot_as_links_that_need_no_credentials() {
+    let (fake, _dir, h) = connected(FakeConfig::default()).await;
+    let session = h.open_session("ada@example.com", json!([])).await;
+    messages(&fake, &session, 1).await;
+    let thread = thread(&fake, &session).unwrap().id;
+    let receipt: Vec<u8> = (0..30_000).map(|_| rand::random::<u8>()).collect();
+    let inline: Vec<u8> = (0..5_000).map(|_| rand::random::<u8>()).collect();
+    let file = fake.add_file("receipt.pdf", "application/pdf", receipt.clone());
+    let picture = fake.add_file("smile.png", "image/png", inline.clone());
+    // An inline image's source: HubSpot's own (short-lived) signed URL.
+    let signed: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/files/v3/files/{picture}/signed-url",
+            fake.url()
+        ))
+        .bearer_auth(fake.mint_access_token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let src = signed["url"].as_str().unwrap().to_string();
+    let rich = format!(
+        "<p>Here you go</p><img src=\"{}\">",
+        src.replace('&', "&amp;")
+    );
+    fake.agent_reply_rich(
+        &thread,
+        "A-2620022",
+        "Here you go",
+        Some(&rich),
+        &[file.as_str()],
+    )
+    .await;
+    // An attachment-only message is a valid event too.
+    fake.agent_reply_rich(&thread, "A-2620022", "", Some(""), &[file.as_str()])
+        .await;
+    let events = agent_messages(&h, 2).await;
+
+    let data = &events[0]["data"];
+    assert_eq!(data["text"], "Here you go");
+    let attachment = &data["attachments"][0];
+    assert_eq!(attachment["name"], "receipt.pdf");
+    assert_eq!(attachment["mimeType"], "application/pdf");
+    assert_eq!(attachment["size"], receipt.len());
+    let url = attachment["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{}/files/{file}/receipt.pdf?expires=", h.url)),
+        "{url}"
+    );
+    // A plain GET, no credentials: the same bytes, with type and name.
+    let got = reqwest::get(url).await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.headers()["content-type"], "application/pdf");
+    assert!(
+        got.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("receipt.pdf")
+    );
+    assert!(
+        got.bytes().await.unwrap().as_ref() == receipt.as_slice(),
+        "identical bytes"
+    );
+    // A changed link is refused.
+    let forged = url.replace(&format!("/files/{file}/"), &format!("/files/{picture}/"));
+    assert_eq!(reqwest::get(&forged).await.unwrap().status(), 403);
+    let tampered = format!("{}0", url);
+    assert_eq!(reqwest::get(&tampered).await.unwrap().status(), 403);
+
+    // The inline image points at handoff, and serves the image's bytes.
+    let rich = data["richText"].as_str().unwrap();
+    assert!(
+        !rich.contains(&src.replace('&', "&amp;")),
+        "HubSpot's URL is replaced: {rich}"
+    );
+    let at = rich.find("src=\"").unwrap() + 5;
+    let link = rich[at..at + rich[at..].find('"').unwrap()].replace("&amp;", "&");
+    assert!(
+        link.starts_with(&format!("{}/files/inline?src=", h.url)),
+        "{link}"
+    );
+    let got = reqwest::get(&link).await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert!(got.bytes().await.unwrap().as_ref() == inline.as_slice());
+
+    let only = &events[1]["data"];
+    assert_eq!(only["text"], "");
+    assert_eq!(only["attachments"].as_array().unwrap().len(), 1);
+}

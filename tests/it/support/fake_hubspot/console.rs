@@ -26,6 +26,7 @@ fn reply_event(
     thread_id: &str,
     actor_id: &str,
     text: &str,
+    rich_text: Option<&str>,
     files: &[&str],
 ) -> (String, Option<String>, Value) {
     let t = st
@@ -85,7 +86,7 @@ fn reply_event(
         "senders": [sender],
         "recipients": [recipient],
         "text": text,
-        "richText": format!("<p>{}</p>", escape_html(text)),
+        "richText": rich_text.map(str::to_string).unwrap_or_else(|| format!("<p>{}</p>", escape_html(text))),
         "direction": "OUTGOING",
         "truncationStatus": "NOT_TRUNCATED",
         "status": { "statusType": "SENT" },
@@ -139,7 +140,28 @@ impl FakeHubSpot {
         text: &str,
         files: &[&str],
     ) -> (String, WebhookResult) {
-        let (id, url, event) = reply_event(&mut self.state(), thread_id, actor_id, text, files);
+        self.agent_reply_rich(thread_id, actor_id, text, None, files)
+            .await
+    }
+
+    /// Like [`FakeHubSpot::agent_reply`], with the message's `richText` as given (e.g. with
+    /// inline `<img>` tags).
+    pub async fn agent_reply_rich(
+        &self,
+        thread_id: &str,
+        actor_id: &str,
+        text: &str,
+        rich_text: Option<&str>,
+        files: &[&str],
+    ) -> (String, WebhookResult) {
+        let (id, url, event) = reply_event(
+            &mut self.state(),
+            thread_id,
+            actor_id,
+            text,
+            rich_text,
+            files,
+        );
         let result = sender::deliver(&self.shared, WebhookKind::Channel, url, event).await;
         (id, result)
     }

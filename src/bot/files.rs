@@ -1,0 +1,290 @@
+//! Links the bot can download agents' files from without HubSpot credentials:
+//! `GET /files/{fileId}/{name}?expires=…&signature=…` (an HMAC by a key only handoff
+//! knows). A request checks the link, asks HubSpot for a fresh signed URL and streams the
+//! bytes through, so the link works for as long as handoff keeps the event (7 days), however
+//! short HubSpot's own signed URLs are. Inline images in an agent's rich text get the same
+//! kind of link (`/files/inline?src=…`), streamed from their source.
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::settings::{Settings, constant_time_eq};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use futures_util::StreamExt;
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+use std::sync::Arc;
+
+/// How long a link given to the bot works: as long as the event that carries it is kept.
+const LINK_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/files/inline", web::get().to(inline))
+        .route("/files/{file_id}/{name}", web::get().to(file));
+}
+
+pub struct FileLinks {
+    key: Vec<u8>,
+    settings: Arc<Settings>,
+    /// Fetches inline images and HubSpot's signed URLs (no credentials are sent).
+    http: reqwest::Client,
+}
+
+impl FileLinks {
+    pub fn new(key: Vec<u8>, settings: Arc<Settings>) -> FileLinks {
+        FileLinks {
+            key,
+            settings,
+            http: crate::hubspot::http_client(std::time::Duration::from_secs(60)),
+        }
+    }
+
+    fn sign(&self, what: &str, expires: i64) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length");
+        mac.update(what.as_bytes());
+        mac.update(b"\n");
+        mac.update(expires.to_string().as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    fn expiry() -> i64 {
+        (chrono::Utc::now() + LINK_LIFETIME).timestamp()
+    }
+
+    /// The link to a HubSpot file.
+    pub fn file(&self, file_id: &str, name: &str) -> String {
+        let expires = Self::expiry();
+        let name: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
+        format!(
+            "{}/files/{file_id}/{name}?expires={expires}&signature={}",
+            self.settings.public_base(),
+            self.sign(&format!("file:{file_id}"), expires)
+        )
+    }
+
+    /// The link to an inline image's source.
+    pub fn inline(&self, src: &str) -> String {
+        let expires = Self::expiry();
+        let encoded: String = url::form_urlencoded::byte_serialize(src.as_bytes()).collect();
+        format!(
+            "{}/files/inline?src={encoded}&expires={expires}&signature={}",
+            self.settings.public_base(),
+            self.sign(&format!("inline:{src}"), expires)
+        )
+    }
+
+    fn check(&self, what: &str, expires: i64, signature: &str) -> Result<(), ApiError> {
+        if !constant_time_eq(&self.sign(what, expires), signature) {
+            return Err(ApiError::forbidden(
+                "bad-signature",
+                "this link is not valid",
+            ));
+        }
+        if chrono::Utc::now().timestamp() > expires {
+            return Err(ApiError::forbidden("link-expired", "this link has expired"));
+        }
+        Ok(())
+    }
+
+    /// Streams `url` to the client, keeping its type and length.
+    async fn stream(&self, url: &str, name: Option<&str>) -> Result<HttpResponse, ApiError> {
+        let upstream = self.http.get(url).send().await.map_err(|_| {
+            ApiError::upstream(
+                "file-unavailable",
+                "the file's source cannot be reached; try again",
+            )
+        })?;
+        if !upstream.status().is_success() {
+            let status = upstream.status().as_u16();
+            return Err(if status == 404 || status == 410 {
+                ApiError::not_found("file")
+            } else {
+                ApiError::upstream(
+                    "file-unavailable",
+                    format!("the file's source answered {status}"),
+                )
+            });
+        }
+        let mut response = HttpResponse::build(StatusCode::OK);
+        for header in [
+            reqwest::header::CONTENT_TYPE,
+            reqwest::header::CONTENT_LENGTH,
+        ] {
+            if let Some(value) = upstream.headers().get(&header) {
+                response.insert_header((header.as_str(), value.as_bytes()));
+            }
+        }
+        if let Some(name) = name {
+            let safe: String = name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            response.insert_header((
+                "content-disposition",
+                format!("attachment; filename=\"{safe}\""),
+            ));
+        }
+        response.insert_header(("cache-control", "private, max-age=300"));
+        let body = upstream
+            .bytes_stream()
+            .map(|chunk| chunk.map_err(actix_web::error::ErrorBadGateway));
+        Ok(response.streaming(body))
+    }
+}
+
+#[derive(Deserialize)]
+struct Signed {
+    expires: i64,
+    signature: String,
+}
+
+#[derive(Deserialize)]
+struct InlineQuery {
+    src: String,
+    expires: i64,
+    signature: String,
+}
+
+async fn file(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<Signed>,
+) -> Result<HttpResponse, ApiError> {
+    let (file_id, name) = path.into_inner();
+    let links = &state.file_links;
+    links.check(&format!("file:{file_id}"), query.expires, &query.signature)?;
+    let signed = state.hubspot.signed_file_url(&file_id).await.map_err(|e| {
+        if e.is_permanent() {
+            ApiError::not_found("file")
+        } else {
+            ApiError::upstream(
+                "hubspot-unavailable",
+                format!("HubSpot cannot be asked right now: {e}"),
+            )
+        }
+    })?;
+    links.stream(&signed.url, Some(&name)).await
+}
+
+async fn inline(
+    state: web::Data<AppState>,
+    query: web::Query<InlineQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let links = &state.file_links;
+    links.check(
+        &format!("inline:{}", query.src),
+        query.expires,
+        &query.signature,
+    )?;
+    links.stream(&query.src, None).await
+}
+
+/// Rewrites every `<img src="…">` in an agent's rich text to a link the bot can fetch.
+pub fn rewrite_inline_images(rich_text: &str, links: &FileLinks) -> String {
+    let mut out = String::with_capacity(rich_text.len());
+    let mut rest = rich_text;
+    while let Some(at) = find_img_src(rest) {
+        let (before, after) = rest.split_at(at.start);
+        out.push_str(before);
+        let src = &rest[at.start..at.end];
+        let decoded = src.replace("&amp;", "&");
+        if decoded.starts_with("http://") || decoded.starts_with("https://") {
+            out.push_str(&crate::hubspot::compose::escape_html(
+                &links.inline(&decoded),
+            ));
+        } else {
+            out.push_str(src);
+        }
+        rest = &after[at.end - at.start..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The byte range of the next `src` value inside an `<img …>` tag.
+fn find_img_src(html: &str) -> Option<std::ops::Range<usize>> {
+    let lower = html.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(tag) = lower[from..].find("<img").map(|i| i + from) {
+        let end = lower[tag..]
+            .find('>')
+            .map(|i| i + tag)
+            .unwrap_or(lower.len());
+        if let Some(attr) = lower[tag..end].find("src=").map(|i| i + tag + 4) {
+            let quote = html.as_bytes().get(attr).copied();
+            if let Some(q @ (b'"' | b'\'')) = quote
+                && let Some(close) = html[attr + 1..end].find(q as char)
+            {
+                return Some(attr + 1..attr + 1 + close);
+            }
+        }
+        from = end;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn links() -> (tempfile::TempDir, FileLinks) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path(), 8).unwrap();
+        let config = crate::config::Config {
+            public_url: Some("https://h.example.com".into()),
+            ..Default::default()
+        };
+        let settings = Arc::new(Settings::load(Arc::new(config), store).unwrap());
+        (dir, FileLinks::new(vec![7; 32], settings))
+    }
+
+    #[test]
+    fn links_verify_only_unchanged_and_unexpired() {
+        let (_dir, links) = links();
+        let expires = chrono::Utc::now().timestamp() + 60;
+        let sig = links.sign("file:1", expires);
+        assert!(links.check("file:1", expires, &sig).is_ok());
+        assert!(
+            links.check("file:2", expires, &sig).is_err(),
+            "another file"
+        );
+        assert!(
+            links.check("file:1", expires + 1, &sig).is_err(),
+            "another expiry"
+        );
+        let past = chrono::Utc::now().timestamp() - 1;
+        let old = links.sign("file:1", past);
+        assert_eq!(
+            links.check("file:1", past, &old).unwrap_err().code,
+            "link-expired"
+        );
+        assert!(
+            links
+                .file("1", "a b.png")
+                .starts_with("https://h.example.com/files/1/a+b.png?expires=")
+        );
+    }
+
+    #[test]
+    fn inline_images_are_rewritten_and_the_rest_kept() {
+        let (_dir, links) = links();
+        let html = r#"<p>Look</p><img alt="x" src="https://cdn.example/a.png?x=1&amp;y=2"><IMG SRC='data:image/png;base64,AA'> end"#;
+        let out = rewrite_inline_images(html, &links);
+        assert!(out.starts_with(r#"<p>Look</p><img alt="x" src="https://h.example.com/files/inline?src=https%3A%2F%2Fcdn.example%2Fa.png%3Fx%3D1%26y%3D2&amp;expires="#), "{out}");
+        assert!(
+            out.ends_with(r#"<IMG SRC='data:image/png;base64,AA'> end"#),
+            "{out}"
+        );
+    }
+}
