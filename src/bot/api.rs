@@ -145,6 +145,9 @@ struct HistoryItem {
     kind: String,
     #[serde(default)]
     payload: Value,
+    /// When it was said: RFC 3339 or Unix seconds / milliseconds.
+    #[serde(default, alias = "createdAt")]
+    timestamp: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -182,7 +185,20 @@ fn history(items: Vec<HistoryItem>) -> Result<Vec<HistoryLine>, ApiError> {
                 message: format!("messageHistory[{i}]: {}", e.message),
                 ..e
             })?;
-            Ok(HistoryLine { speaker, content })
+            let at = match &item.timestamp {
+                None | Some(Value::Null) => None,
+                Some(t) => Some(super::messages::parse_timestamp(t).ok_or_else(|| {
+                    ApiError::invalid(
+                        "invalid-timestamp",
+                        format!("messageHistory[{i}].timestamp must be RFC 3339 or Unix time"),
+                    )
+                })?),
+            };
+            Ok(HistoryLine {
+                speaker,
+                content,
+                at,
+            })
         })
         .collect()
 }

@@ -239,6 +239,7 @@ mod tests {
     use super::*;
 
     fn links() -> (tempfile::TempDir, FileLinks) {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(dir.path(), 8).unwrap();
         let config = crate::config::Config {

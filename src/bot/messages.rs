@@ -194,6 +194,42 @@ pub enum Speaker {
 pub struct HistoryLine {
     pub speaker: Speaker,
     pub content: Content,
+    /// When it was said, if the bot told us.
+    #[serde(default)]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Content {
+    /// The media a message points at, if it does.
+    pub fn media(&self) -> Option<(crate::media::Kind, &str, Option<&str>)> {
+        use crate::media::Kind;
+        match self {
+            Content::Image { url } => Some((Kind::Image, url, None)),
+            Content::Audio { url } => Some((Kind::Audio, url, None)),
+            Content::Video { url } => Some((Kind::Video, url, None)),
+            Content::File { url, title } => Some((Kind::File, url, title.as_deref())),
+            Content::Text { .. } | Content::Location { .. } => None,
+        }
+    }
+}
+
+/// A transcript timestamp: RFC 3339, or Unix time in seconds or milliseconds.
+pub fn parse_timestamp(value: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    match value {
+        Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc)),
+        Value::Number(n) => {
+            let n = n.as_i64()?;
+            // Seconds until the year 5138; anything larger is milliseconds.
+            if n.abs() < 100_000_000_000 {
+                chrono::DateTime::from_timestamp(n, 0)
+            } else {
+                chrono::DateTime::from_timestamp_millis(n)
+            }
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -72,6 +72,7 @@ const NEW_CHANNEL_GRACE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 /// The MIME types, sizes and counts handoff declares for attachments.
 pub const MAX_FILE_BYTES: u64 = 20 * 1024 * 1024;
+pub const MAX_FILE_COUNT: usize = 5;
 pub const ALLOWED_MIME_TYPES: &[&str] =
     &["image/*", "audio/*", "video/*", "application/*", "text/*"];
 
@@ -90,7 +91,7 @@ pub fn channel_body(webhook_url: &str) -> Value {
             "allowMultipleRecipients": false,
             "outgoingAttachmentTypes": ["FILE"],
             "allowedFileAttachmentMimeTypes": ALLOWED_MIME_TYPES,
-            "maxFileAttachmentCount": 5,
+            "maxFileAttachmentCount": MAX_FILE_COUNT,
             "maxFileAttachmentSizeBytes": MAX_FILE_BYTES,
             "maxTotalFileAttachmentSizeBytes": MAX_FILE_BYTES * 5
         }

@@ -3,11 +3,11 @@
 //! `integrationIdempotencyId` derived from our message id, so a retry cannot duplicate it.
 
 use super::client::HubSpot;
-use super::compose::{self, Composed};
+use super::compose::{self, Composed, LineMedia};
 use super::error::HubSpotError;
 use super::provision::{ProvisionState, Provisioned};
 use crate::bot::events::EventLog;
-use crate::bot::messages::Content;
+use crate::bot::messages::{Content, HistoryLine};
 use crate::media::{FetchError, Kind};
 use crate::outbox::worker::{Deliver, Outcome};
 use crate::outbox::{Job, OutboxItem};
@@ -17,6 +17,9 @@ use serde_json::{Value, json};
 /// Downloads that fail for a passing reason are tried this often before the agent gets the
 /// link instead.
 const MEDIA_ATTEMPTS: u32 = 3;
+
+/// The channel's declared `maxFileAttachmentCount`.
+const MAX_ATTACHMENTS: usize = super::provision::MAX_FILE_COUNT;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -136,8 +139,12 @@ impl Publisher {
                 history,
             } => {
                 let contact = self.find_contact(&user).await?;
-                let composed = compose::first_message(&session, &user, history);
+                let (media, attachments) = self
+                    .attach_history(&session, history, item.attempts)
+                    .await?;
+                let composed = compose::first_message(&session, &user, history, &media);
                 let mut body = self.message_body(&target, &session, &user, message_id, &composed);
+                body["attachments"] = Value::Array(attachments);
                 if let Some(id) = contact.as_deref().and_then(|c| c.parse::<i64>().ok()) {
                     body["associateWithContactId"] = json!(id);
                 }
@@ -214,36 +221,83 @@ impl Publisher {
             rich_text: compose::escape_html(&text),
             text,
         };
-        let (kind, url, title) = match content {
-            Content::Text { text } => return Ok((plain(text.clone()), vec![])),
-            Content::Location {
+        let Some((kind, url, title)) = content.media() else {
+            let Content::Location {
                 latitude,
                 longitude,
                 address,
                 title,
-            } => {
-                let mut attachment =
-                    json!({"type": "LOCATION", "latitude": latitude, "longitude": longitude});
-                if let Some(a) = address {
-                    attachment["address"] = json!(a);
-                }
-                if let Some(t) = title {
-                    attachment["name"] = json!(t);
-                }
-                return Ok((plain(content.summary()), vec![attachment]));
+            } = content
+            else {
+                return Ok((plain(content.summary()), vec![]));
+            };
+            let mut attachment =
+                json!({"type": "LOCATION", "latitude": latitude, "longitude": longitude});
+            if let Some(a) = address {
+                attachment["address"] = json!(a);
             }
-            Content::Image { url } => (Kind::Image, url, None),
-            Content::Audio { url } => (Kind::Audio, url, None),
-            Content::Video { url } => (Kind::Video, url, None),
-            Content::File { url, title } => (Kind::File, url, title.as_deref()),
+            if let Some(t) = title {
+                attachment["name"] = json!(t);
+            }
+            return Ok((plain(content.summary()), vec![attachment]));
         };
-        let fallback = |reason: &str| {
-            tracing::info!(session = session.id, reason, "media sent as a link");
-            plain(format!(
-                "{}\n(handoff could not attach it: {reason})",
-                content.summary()
-            ))
-        };
+        match self.attach(session, kind, url, title, attempts).await? {
+            Ok((name, attachment)) => Ok((plain(name), vec![attachment])),
+            Err(reason) => {
+                tracing::info!(session = session.id, reason, "media sent as a link");
+                Ok((
+                    plain(format!(
+                        "{}\n(handoff could not attach it: {reason})",
+                        content.summary()
+                    )),
+                    vec![],
+                ))
+            }
+        }
+    }
+
+    /// Uploads the transcript's media (as many as the channel allows on one message); the
+    /// rest, and what cannot be attached, stays a link in the transcript.
+    async fn attach_history(
+        &self,
+        session: &Session,
+        history: &[HistoryLine],
+        attempts: u32,
+    ) -> Result<(Vec<LineMedia>, Vec<Value>), Stop> {
+        let mut media = Vec::with_capacity(history.len());
+        let mut attachments = Vec::new();
+        for line in history {
+            let Some((kind, url, title)) = line.content.media() else {
+                media.push(LineMedia::None);
+                continue;
+            };
+            if attachments.len() >= MAX_ATTACHMENTS {
+                media.push(LineMedia::Link(format!(
+                    "a message holds at most {MAX_ATTACHMENTS} attachments"
+                )));
+                continue;
+            }
+            match self.attach(session, kind, url, title, attempts).await? {
+                Ok((name, attachment)) => {
+                    attachments.push(attachment);
+                    media.push(LineMedia::Attached(name));
+                }
+                Err(reason) => media.push(LineMedia::Link(reason)),
+            }
+        }
+        Ok((media, attachments))
+    }
+
+    /// Downloads `url` and uploads it to HubSpot's Files API; `Ok(Err(reason))` when it
+    /// cannot be attached, `Err` when the item should be tried again.
+    async fn attach(
+        &self,
+        session: &Session,
+        kind: Kind,
+        url: &str,
+        title: Option<&str>,
+        attempts: u32,
+    ) -> Result<Result<(String, Value), String>, Stop> {
         let fetched = match self.media.fetch(url, kind).await {
             Ok(f) => f,
             // A blip is retried a few times before the agent gets the link instead.
@@ -253,9 +307,7 @@ impl Publisher {
                     retry_after: None,
                 }));
             }
-            Err(FetchError::Transient(e) | FetchError::Refused(e)) => {
-                return Ok((fallback(&e), vec![]));
-            }
+            Err(FetchError::Transient(e) | FetchError::Refused(e)) => return Ok(Err(e)),
         };
         let name = title.map(str::to_string).unwrap_or(fetched.name.clone());
         let folder = format!("/handoff/{}", session.id);
@@ -266,16 +318,13 @@ impl Publisher {
         {
             Ok(id) => id,
             Err(e) if e.is_permanent() => {
-                return Ok((
-                    fallback(&format!("HubSpot refused the upload: {e}")),
-                    vec![],
-                ));
+                return Ok(Err(format!("HubSpot refused the upload: {e}")));
             }
             Err(e) => return Err(e.into()),
         };
         let attachment =
             json!({"type": "FILE", "fileId": file_id, "name": name, "fileUsageType": kind.usage()});
-        Ok((plain(name), vec![attachment]))
+        Ok(Ok((name, attachment)))
     }
 
     fn message_body(

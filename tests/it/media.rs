@@ -138,8 +138,9 @@ async fn what_cannot_be_attached_reaches_the_agent_as_a_link_with_the_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_download_between_two_texts_keeps_the_order() {
+async fn a_slow_download_and_upload_between_two_texts_keep_the_order() {
     let (fake, _dir, h) = connected(FakeConfig::default()).await;
+    fake.set_upload_delay(Duration::from_millis(1500));
     let media = MediaServer::start().await;
     let session = h.open_session("ada@example.com", json!([])).await;
     messages(&fake, &session, 1).await;
@@ -267,4 +268,89 @@ async fn agents_files_and_inline_images_reach_the_bot_as_links_that_need_no_cred
     let only = &events[1]["data"];
     assert_eq!(only["text"], "");
     assert_eq!(only["attachments"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transcript_shows_who_said_what_when_with_its_media_attached() {
+    let (fake, _dir, h) = connected(FakeConfig::default()).await;
+    let media = MediaServer::start().await;
+    let history = json!([
+        {"source": {"type": "user"}, "type": "text", "payload": {"text": "My screen is broken"}, "timestamp": "2026-12-01T10:03:05Z"},
+        {"source": {"type": "bot"}, "type": "text", "payload": {"text": "Can you send a photo?"}, "timestamp": 1_764_583_400_000_i64},
+        {"source": {"type": "user"}, "type": "image", "payload": {"imageUrl": format!("{}/photo.png", media.url)}},
+        {"source": {"type": "user"}, "type": "file", "payload": {"fileUrl": format!("{}/big.pdf", media.url), "title": "Full scan"}},
+        {"source": {"type": "user"}, "type": "location", "payload": {"latitude": 52.52, "longitude": 13.405, "title": "Shop"}}
+    ]);
+    let session = h.open_session("ada@example.com", history).await;
+    let first = &messages(&fake, &session, 1).await[0];
+    let text = first["text"].as_str().unwrap();
+    assert!(
+        text.contains("User (2026-12-01 10:03:05 UTC): My screen is broken"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Bot (2025-12-01 10:03:20 UTC): Can you send a photo?"),
+        "{text}"
+    );
+    assert!(text.contains("(attached: photo.png)"), "{text}");
+    assert!(
+        text.contains("(not attached: the file is larger than 20 MB)"),
+        "{text}"
+    );
+    let rich = first["richText"].as_str().unwrap();
+    assert!(
+        rich.contains(&format!(
+            "<a href=\"{}/big.pdf\">file: Full scan</a>",
+            media.url
+        )),
+        "{rich}"
+    );
+    assert!(rich.contains("openstreetmap.org/?mlat=52.52"), "{rich}");
+    let attachments = first["attachments"].as_array().unwrap();
+    assert_eq!(attachments.len(), 1);
+    let uploads = fake.uploads();
+    let (_, _, _, _, bytes) = uploads
+        .iter()
+        .find(|u| u.0 == attachments[0]["fileId"])
+        .unwrap();
+    assert!(
+        *bytes == media.photo,
+        "the transcript's photo reached HubSpot unchanged"
+    );
+    // A transcript time that is not one is refused.
+    let (status, body) = h
+        .post(
+            "/api/v1/sessions",
+            json!({"user": {"email": "bo@example.com"}, "messageHistory": [{"source": {"type": "user"}, "type": "text", "payload": {"text": "x"}, "timestamp": "yesterday"}]}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "invalid-timestamp");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_addresses_can_be_refused() {
+    let fake = FakeHubSpot::start(FakeConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::support::harness::config(&fake, dir.path());
+    config.media.block_private_networks = true;
+    let h = crate::support::harness::Handoff::start(config).await;
+    h.wait_ready().await;
+    let media = MediaServer::start().await;
+    let session = h.open_session("ada@example.com", json!([])).await;
+    send(
+        &h,
+        &session,
+        "m1",
+        "image",
+        json!({"imageUrl": format!("{}/photo.png", media.url)}),
+    )
+    .await;
+    let all = messages(&fake, &session, 2).await;
+    let text = all[1]["text"].as_str().unwrap();
+    assert!(
+        text.contains("private address") && text.contains("media.block_private_networks"),
+        "{text}"
+    );
+    assert!(fake.uploads().is_empty());
 }

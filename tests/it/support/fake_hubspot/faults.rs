@@ -21,6 +21,8 @@ pub(super) struct Faults {
     pub outage: Option<u16>,
     pub latency: Duration,
     pub reject_publishes: Option<String>,
+    /// Added to every Files API upload.
+    pub upload_delay: Duration,
 }
 
 impl Faults {

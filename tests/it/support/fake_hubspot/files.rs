@@ -189,6 +189,8 @@ pub(super) async fn upload(
 ) -> Result<HttpResponse, ApiError> {
     use futures_util::StreamExt;
     check(&sh, &req, Auth::Bearer)?;
+    let delay = sh.state.lock().faults.upload_delay;
+    tokio::time::sleep(delay).await;
     let mut file: Option<(Option<String>, String, Vec<u8>)> = None;
     let mut fields = std::collections::HashMap::new();
     while let Some(part) = form.next().await {

@@ -360,6 +360,11 @@ impl FakeHubSpot {
         self.state().faults.latency = d;
     }
 
+    /// Every Files API upload takes this much longer.
+    pub fn set_upload_delay(&self, d: Duration) {
+        self.state().faults.upload_delay = d;
+    }
+
     /// Publishes answer 400 VALIDATION_ERROR with `reason` until None.
     pub fn set_reject_publishes(&self, reason: Option<String>) {
         self.state().faults.reject_publishes = reason;
