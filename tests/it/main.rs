@@ -8,6 +8,7 @@ mod browser;
 mod crash;
 mod delivery;
 mod media;
+mod outbox_props;
 mod provisioning;
 mod sessions;
 mod webhooks;
