@@ -7,6 +7,8 @@ pub mod app;
 pub mod bot;
 pub mod config;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hubspot;
 pub mod media;
 pub mod ops;

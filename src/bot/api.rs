@@ -203,6 +203,72 @@ fn history(items: Vec<HistoryItem>) -> Result<Vec<HistoryLine>, ApiError> {
         .collect()
 }
 
+enum UserRef {
+    Id(String),
+    New(crate::store::UserInput),
+}
+
+/// A session request, checked as far as it can be without the store.
+struct CheckedSession {
+    /// Everything but the user id, which needs the store.
+    session: NewSession,
+    user: UserRef,
+    inbox: Option<String>,
+}
+
+fn check_session(
+    body: SessionBody,
+    idempotency_key: Option<String>,
+) -> Result<CheckedSession, ApiError> {
+    let inbox = match body.inbox_id {
+        None => None,
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(_) => return Err(ApiError::bad_request("inboxId must be a string")),
+    };
+    let session = NewSession {
+        user_id: String::new(),
+        idempotency_key: validate::client_id("Idempotency-Key", idempotency_key)?,
+        external_id: validate::client_id("externalId", body.external_id)?,
+        title: validate::optional_text("title", body.title, 500)?,
+        description: validate::optional_text("description", body.description, 10_000)?,
+        history: history(body.message_history)?,
+    };
+    let user = match (body.user_id, body.user) {
+        (Some(id), _) => UserRef::Id(id),
+        (None, Some(user)) => UserRef::New(validate::user(user)?),
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "user-required",
+                "give `userId` or `user`",
+            ));
+        }
+    };
+    Ok(CheckedSession {
+        session,
+        user,
+        inbox,
+    })
+}
+
+/// Parses a bot API body the way its handler does, up to where the store is needed: the
+/// entry point of the `bot_request` fuzz target and its corpus replay test. `Err` is the
+/// 4xx the handler would answer.
+#[doc(hidden)]
+pub fn parse_request(route: &str, body: &[u8]) -> Result<(), ApiError> {
+    let json = |e: serde_json::Error| ApiError::bad_request(format!("invalid JSON body: {e}"));
+    match route {
+        "users" => validate::user(serde_json::from_slice(body).map_err(json)?).map(|_| ()),
+        "sessions" => check_session(serde_json::from_slice(body).map_err(json)?, None).map(|_| ()),
+        _ => check_message(serde_json::from_slice(body).map_err(json)?).map(|_| ()),
+    }
+}
+
+fn check_message(body: MessageBody) -> Result<(Option<String>, Content), ApiError> {
+    let message_id = validate::client_id("messageId", body.message_id)?;
+    Ok((message_id, Content::parse(&body.kind, body.payload)?))
+}
+
 async fn create_session(
     _: BotAuth,
     req: HttpRequest,
@@ -216,49 +282,27 @@ async fn create_session(
         .map(|v| v.to_str().map(str::to_string))
         .transpose()
         .map_err(|_| ApiError::bad_request("Idempotency-Key must be text"))?;
-    let idempotency_key = validate::client_id("Idempotency-Key", idempotency_key)?;
-    let external_id = validate::client_id("externalId", body.external_id)?;
-    let title = validate::optional_text("title", body.title, 500)?;
-    let description = validate::optional_text("description", body.description, 10_000)?;
-    let history = history(body.message_history)?;
-    if let Some(inbox) = body.inbox_id {
-        let inbox = match inbox {
-            Value::String(s) => s,
-            Value::Number(n) => n.to_string(),
-            _ => return Err(ApiError::bad_request("inboxId must be a string")),
-        };
-        if state.settings.inbox_id().as_deref() != Some(inbox.as_str()) {
-            return Err(ApiError::invalid(
-                "unknown-inbox",
-                format!("inbox `{inbox}` is not the inbox handoff is connected to"),
-            ));
-        }
+    let checked = check_session(body, idempotency_key)?;
+    if let Some(inbox) = checked.inbox
+        && state.settings.inbox_id().as_deref() != Some(inbox.as_str())
+    {
+        return Err(ApiError::invalid(
+            "unknown-inbox",
+            format!("inbox `{inbox}` is not the inbox handoff is connected to"),
+        ));
     }
-    let user_id = match (body.user_id, body.user) {
-        (Some(id), _) => {
+    let user_id = match checked.user {
+        UserRef::Id(id) => {
             if state.store.user(&id)?.is_none() {
                 return Err(ApiError::invalid("unknown-user", format!("no user `{id}`")));
             }
             id
         }
-        (None, Some(user)) => {
-            let input = validate::user(user)?;
-            state.store.upsert_user(&input, Utc::now())?.0.id
-        }
-        (None, None) => {
-            return Err(ApiError::invalid(
-                "user-required",
-                "give `userId` or `user`",
-            ));
-        }
+        UserRef::New(input) => state.store.upsert_user(&input, Utc::now())?.0.id,
     };
     let new = NewSession {
         user_id,
-        title,
-        description,
-        external_id,
-        idempotency_key,
-        history,
+        ..checked.session
     };
     let session = match state.store.create_session(&new, Utc::now())? {
         SessionOutcome::Created(s) => {
@@ -300,9 +344,7 @@ async fn send_message(
     id: web::Path<String>,
     body: web::Json<MessageBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
-    let message_id = validate::client_id("messageId", body.message_id)?;
-    let content = Content::parse(&body.kind, body.payload)?;
+    let (message_id, content) = check_message(body.into_inner())?;
     let outcome = state
         .store
         .add_message(&id, message_id.as_deref(), &content, Utc::now())?;

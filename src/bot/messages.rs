@@ -222,7 +222,8 @@ pub fn parse_timestamp(value: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
         Value::Number(n) => {
             let n = n.as_i64()?;
             // Seconds until the year 5138; anything larger is milliseconds.
-            if n.abs() < 100_000_000_000 {
+            // `unsigned_abs`: i64::MIN must not overflow (found by fuzzing).
+            if n.unsigned_abs() < 100_000_000_000 {
                 chrono::DateTime::from_timestamp(n, 0)
             } else {
                 chrono::DateTime::from_timestamp_millis(n)
@@ -287,5 +288,15 @@ mod tests {
             title: Some("Office".into()),
         };
         assert_eq!(loc.summary(), "[location] Office, Ring 1 (48.2, 16.37)");
+    }
+
+    #[test]
+    fn extreme_timestamps_do_not_panic() {
+        assert!(parse_timestamp(&json!(i64::MIN)).is_none());
+        assert!(parse_timestamp(&json!(i64::MAX)).is_none());
+        assert_eq!(
+            parse_timestamp(&json!(1_764_583_400)).unwrap().timestamp(),
+            1_764_583_400
+        );
     }
 }

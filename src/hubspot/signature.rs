@@ -99,7 +99,8 @@ pub fn verify_v3(
         .trim()
         .parse()
         .map_err(|_| Refused::BadTimestamp)?;
-    if (now_ms - ts).abs() > MAX_SKEW_MS {
+    // `abs_diff`: a timestamp near i64::MIN must not overflow (found by fuzzing).
+    if now_ms.abs_diff(ts) > MAX_SKEW_MS.unsigned_abs() {
         return Err(Refused::Stale);
     }
     if same(
@@ -219,5 +220,16 @@ mod tests {
             v3_uri("https://x.test/a%3Ab%2Fc?q=%40%21%24%27%28%29%2A%2C%3B%20%26%3D"),
             "https://x.test/a:b/c?q=@!$'()*,;%20%26%3D"
         );
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_a_panic() {
+        for ts in ["-9223372036854775808", "9223372036854775807"] {
+            assert_eq!(
+                verify_v3(SECRET, "POST", URI, b"{}", Some(ts), "x", 1_700_000_000_000),
+                Err(Refused::Stale),
+                "{ts}"
+            );
+        }
     }
 }

@@ -90,17 +90,12 @@ fn verify(
     }
 }
 
-async fn receive(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let body = read_body(payload).await?;
-    let is_array = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
-    verify(&req, &state, &body, is_array)?;
-    let value: Value = serde_json::from_slice(&body)
+/// A verified body's events: an array is app webhooks, an object one custom-channel event.
+/// Also the entry point of the `webhook_body` fuzz target.
+pub fn parse_body(body: &[u8]) -> Result<Vec<(&'static str, Value, Parsed)>, ApiError> {
+    let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
-    let events: Vec<(&str, Value, Parsed)> = match value {
+    Ok(match value {
         Value::Array(items) => items
             .into_iter()
             .map(|v| {
@@ -113,7 +108,18 @@ async fn receive(
             vec![("channel", value, parsed)]
         }
         _ => return Err(ApiError::bad_request("expected a JSON object or array")),
-    };
+    })
+}
+
+async fn receive(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload).await?;
+    let is_array = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    verify(&req, &state, &body, is_array)?;
+    let events = parse_body(&body)?;
     let now = Utc::now();
     let mut accepted = 0;
     let mut lanes = Vec::new();

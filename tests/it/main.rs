@@ -7,6 +7,7 @@ mod bad_input;
 mod browser;
 mod crash;
 mod delivery;
+mod fuzz_corpus;
 mod media;
 mod outbox_props;
 mod provisioning;
