@@ -1,74 +1,12 @@
 //! The compiled binary is SIGKILLed while it has acknowledged work queued; after a restart
 //! on the same data dir every acknowledged message reaches HubSpot exactly once, in order.
 
+use crate::support::binary::{Launch, free_port};
 use crate::support::fake_hubspot::{FakeConfig, FakeHubSpot};
 use crate::support::harness::{API_KEY, eventually, init};
 use serde_json::{Value, json};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
-
-struct Binary {
-    child: Child,
-    url: String,
-}
-
-/// A failing test must not leave a handoff process running.
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spawn(fake: &FakeHubSpot, data_dir: &Path, refresh_token: &str) -> Binary {
-    spawn_with(fake, data_dir, refresh_token, "warn", Stdio::inherit())
-}
-
-fn spawn_with(
-    fake: &FakeHubSpot,
-    data_dir: &Path,
-    refresh_token: &str,
-    log: &str,
-    stderr: Stdio,
-) -> Binary {
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_handoff"))
-        .env_clear()
-        .env("HANDOFF_LISTEN", format!("127.0.0.1:{port}"))
-        .env("HANDOFF_PUBLIC_URL", &url)
-        .env("HANDOFF_DATA_DIR", data_dir)
-        .env("HANDOFF_HUBSPOT__API_BASE", fake.url())
-        .env("HANDOFF_HUBSPOT__APP_BASE", fake.url())
-        .env("HANDOFF_HUBSPOT__CLIENT_ID", FakeHubSpot::CLIENT_ID)
-        .env("HANDOFF_HUBSPOT__CLIENT_SECRET", FakeHubSpot::CLIENT_SECRET)
-        .env("HANDOFF_HUBSPOT__APP_ID", FakeHubSpot::APP_ID)
-        .env(
-            "HANDOFF_HUBSPOT__DEVELOPER_API_KEY",
-            FakeHubSpot::DEVELOPER_API_KEY,
-        )
-        .env("HANDOFF_HUBSPOT__REFRESH_TOKEN", refresh_token)
-        .env("HANDOFF_HUBSPOT__INBOX_ID", FakeHubSpot::INBOX_ID)
-        .env("HANDOFF_HUBSPOT__RATE_LIMIT_PER_10S", "1000")
-        .env("HANDOFF_BOT__API_KEY", API_KEY)
-        .env("HANDOFF_RETRY__INITIAL", "20ms")
-        .env("HANDOFF_RETRY__MAX", "200ms")
-        .env("RUST_LOG", log)
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .expect("the handoff binary starts");
-    Binary { child, url }
-}
 
 async fn wait_ready(http: &reqwest::Client, url: &str) {
     eventually(Duration::from_secs(30), || async {
@@ -86,7 +24,7 @@ async fn sigkill_loses_and_duplicates_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::new();
     let token = fake.refresh_token();
-    let mut bin = spawn(&fake, dir.path(), &token);
+    let mut bin = Launch::new(&fake, dir.path(), &token).spawn();
     wait_ready(&http, &bin.url).await;
 
     let mut sessions = Vec::new();
@@ -142,7 +80,7 @@ async fn sigkill_loses_and_duplicates_nothing_acknowledged() {
             "cycle {cycle}: killed after {next} messages, {} publishes seen",
             fake.publish_attempts()
         );
-        bin = spawn(&fake, dir.path(), &token);
+        bin = Launch::new(&fake, dir.path(), &token).spawn();
         wait_ready(&http, &bin.url).await;
     }
 
@@ -209,7 +147,12 @@ async fn sigterm_stops_cleanly_and_logs_hold_no_secrets_or_message_text() {
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::new();
     let token = fake.refresh_token();
-    let mut bin = spawn_with(&fake, dir.path(), &token, "debug", Stdio::piped());
+    let mut bin = Launch {
+        log: "debug",
+        stderr: Stdio::piped(),
+        ..Launch::new(&fake, dir.path(), &token)
+    }
+    .spawn();
     wait_ready(&http, &bin.url).await;
     let session: Value = http
         .post(format!("{}/api/v1/sessions", bin.url))

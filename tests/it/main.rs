@@ -5,6 +5,7 @@ mod support;
 mod admin;
 mod bad_input;
 mod browser;
+mod chaos;
 mod crash;
 mod delivery;
 mod fuzz_corpus;

@@ -1,3 +1,4 @@
+pub mod binary;
 pub mod fake_bot;
 pub mod fake_hubspot;
 pub mod harness;

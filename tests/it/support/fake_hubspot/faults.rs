@@ -23,6 +23,9 @@ pub(super) struct Faults {
     pub reject_publishes: Option<String>,
     /// Added to every Files API upload.
     pub upload_delay: Duration,
+    /// The next N authenticated calls are handled (their effects stay) but the connection
+    /// breaks before the answer's body arrives, the way a reset looks to a client.
+    pub resets: u32,
 }
 
 impl Faults {

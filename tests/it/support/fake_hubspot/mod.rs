@@ -360,6 +360,11 @@ impl FakeHubSpot {
         self.state().faults.latency = d;
     }
 
+    /// The next `n` authenticated calls take effect, but their answers break off (a reset).
+    pub fn reset_next(&self, n: u32) {
+        self.state().faults.resets += n;
+    }
+
     /// Every Files API upload takes this much longer.
     pub fn set_upload_delay(&self, d: Duration) {
         self.state().faults.upload_delay = d;

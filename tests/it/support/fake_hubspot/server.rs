@@ -179,7 +179,7 @@ pub(super) fn spawn(shared: Arc<Shared>, listener: TcpListener) -> std::io::Resu
                 let (method, path) = (req.method().to_string(), req.path().to_string());
                 let fut = srv.call(req);
                 async move {
-                    let mut res = fut.await?;
+                    let mut res = fut.await?.map_into_boxed_body();
                     let latency = sh.state.lock().faults.latency;
                     if !latency.is_zero() {
                         actix_web::rt::time::sleep(latency).await;
@@ -206,6 +206,15 @@ pub(super) fn spawn(shared: Arc<Shared>, listener: TcpListener) -> std::io::Resu
                     }
                     let status = res.status().as_u16();
                     let mut st = sh.state.lock();
+                    if authenticated && st.faults.resets > 0 {
+                        st.faults.resets -= 1;
+                        let broken = futures_util::stream::once(async {
+                            Err::<web::Bytes, _>(std::io::Error::other("connection reset"))
+                        });
+                        res = res.map_body(|_, _| {
+                            actix_web::body::BoxBody::new(actix_web::body::BodyStream::new(broken))
+                        });
+                    }
                     if status == 429 {
                         st.rate_limited += 1;
                     }
