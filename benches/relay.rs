@@ -3,8 +3,12 @@
 //! relay latency from the bot's 202 to the fake HubSpot receiving the publish, and HubSpot
 //! webhook ingest (verified, de-duplicated, durable acknowledgements).
 //!
-//! Run: `cargo bench --bench relay` (add `-- --secs 10` for longer phases).
+//! Run: `cargo bench --bench relay` (add `-- --secs 10` for longer phases). With
+//! `-- --report` it also measures the backlog drain, memory, start-up and binary size of the
+//! real binary and writes `bench/RESULTS.md`.
 
+#[path = "report/extra.rs"]
+mod extra;
 #[path = "../tests/it/support/fake_hubspot/mod.rs"]
 mod fake_hubspot;
 
@@ -15,8 +19,10 @@ use serde_json::{Value, json};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-const API_KEY: &str = "bench-api-key-0123456789abcdef";
-const CONNECTIONS: usize = 64;
+pub const API_KEY: &str = "bench-api-key-0123456789abcdef";
+pub const CONNECTIONS: usize = 64;
+/// The relay phases measure handoff, not a rate limit.
+const UNLIMITED: u32 = 1_000_000;
 
 fn main() {
     let secs: u64 = std::env::args()
@@ -29,15 +35,36 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(run(Duration::from_secs(secs)));
+    let report = std::env::args().any(|a| a == "--report");
+    runtime.block_on(async {
+        let relay = run(Duration::from_secs(secs)).await;
+        if report && let Some(relay) = relay {
+            extra::report(&relay).await;
+        }
+    });
+}
+
+/// What the relay phases measured, for the report.
+pub struct RelayFigures {
+    pub secs: u64,
+    pub floor: Load,
+    pub accept: Load,
+    pub relaying: Load,
+    pub ingest_quiet: Load,
+    pub ingest: Load,
+    pub queued: usize,
+    pub drained_in: Duration,
+    pub from_ack: (Duration, Duration),
+    pub from_send: (Duration, Duration),
 }
 
 /// Starts handoff against `fake`; `connected = false` leaves HubSpot unconfigured, so
 /// accepted messages only queue (the cost of accepting, without relaying competing for CPU).
-async fn start(
+pub async fn start(
     fake: &FakeHubSpot,
     dir: &std::path::Path,
     connected: bool,
+    rate_limit_per_10s: u32,
 ) -> (handoff::app::Running, String) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -57,7 +84,7 @@ async fn start(
         c.hubspot.refresh_token = Some(Secret::new(fake.refresh_token()));
     }
     c.hubspot.inbox_id = Some(FakeHubSpot::INBOX_ID.into());
-    c.hubspot.rate_limit_per_10s = 1_000_000;
+    c.hubspot.rate_limit_per_10s = rate_limit_per_10s;
     c.bot.api_key = Some(Secret::new(API_KEY));
     let running = handoff::app::start(c, listener).await.unwrap();
     let http = reqwest::Client::new();
@@ -74,18 +101,18 @@ async fn start(
     (running, url)
 }
 
-struct Load {
+pub struct Load {
     requests: usize,
     elapsed: Duration,
     latencies: Vec<Duration>,
 }
 
 impl Load {
-    fn per_sec(&self) -> f64 {
+    pub fn per_sec(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
 
-    fn pct(&self, p: f64) -> Duration {
+    pub fn pct(&self, p: f64) -> Duration {
         percentile(&self.latencies, p)
     }
 }
@@ -143,11 +170,11 @@ where
     }
 }
 
-fn ms(d: Duration) -> String {
+pub fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-async fn open_sessions(url: &str, n: usize) -> Vec<String> {
+pub async fn open_sessions(url: &str, n: usize) -> Vec<String> {
     let http = reqwest::Client::new();
     let mut sessions = Vec::new();
     for i in 0..n {
@@ -195,7 +222,7 @@ async fn post_webhooks(
     .await
 }
 
-async fn post_messages(url: &str, duration: Duration) -> Load {
+pub async fn post_messages(url: &str, duration: Duration) -> Load {
     let sessions = open_sessions(url, CONNECTIONS).await;
     // URLs and bodies are built once, so the load generator (which shares the CPU with
     // the server) does as little as possible per request.
@@ -224,7 +251,7 @@ fn row(name: &str, l: &Load) {
     );
 }
 
-async fn run(duration: Duration) {
+async fn run(duration: Duration) -> Option<RelayFigures> {
     let fake = FakeHubSpot::start(FakeConfig {
         rate_limit_per_10s: None,
         search_rate_limit_per_sec: None,
@@ -234,7 +261,7 @@ async fn run(duration: Duration) {
 
     // Phase 1 and 2: HubSpot not connected, so nothing but accepting competes for the CPU.
     let quiet_dir = tempfile::tempdir().unwrap();
-    let (quiet, quiet_url) = start(&fake, quiet_dir.path(), false).await;
+    let (quiet, quiet_url) = start(&fake, quiet_dir.path(), false, UNLIMITED).await;
     let floor_url = format!("{quiet_url}/healthz");
     let floor = load(duration, move |c, _, _| c.get(&floor_url)).await;
     let accept = post_messages(&quiet_url, duration).await;
@@ -245,12 +272,12 @@ async fn run(duration: Duration) {
         row("floor", &floor);
         row("accept", &accept);
         row("ingest", &ingest_quiet);
-        return;
+        return None;
     }
 
     // Phase 3: connected, so HubSpot publishing runs alongside accepting.
     let dir = tempfile::tempdir().unwrap();
-    let (running, url) = start(&fake, dir.path(), true).await;
+    let (running, url) = start(&fake, dir.path(), true, UNLIMITED).await;
     let relaying = post_messages(&url, duration).await;
     let webhook_sessions = open_sessions(&url, CONNECTIONS).await;
     let channel_id = fake.channels()[0]["id"].as_str().unwrap().to_string();
@@ -334,4 +361,16 @@ async fn run(duration: Duration) {
         ms(percentile(&from_send, 0.99))
     );
     running.stop().await;
+    Some(RelayFigures {
+        secs: duration.as_secs(),
+        floor,
+        accept,
+        relaying,
+        ingest_quiet,
+        ingest,
+        queued,
+        drained_in,
+        from_ack: (percentile(&from_ack, 0.5), percentile(&from_ack, 0.99)),
+        from_send: (percentile(&from_send, 0.5), percentile(&from_send, 0.99)),
+    })
 }
