@@ -52,6 +52,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cannot listen: {0}")]
     Listen(#[from] std::io::Error),
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// A running handoff. Dropping it does not stop it; call [`Running::stop`].
@@ -101,6 +103,8 @@ impl Running {
 
 /// Starts handoff on an already-bound listener (tests bind `127.0.0.1:0`).
 pub async fn start(config: Config, listener: TcpListener) -> Result<Running, StartError> {
+    // Before anything else, so a bad certificate stops start-up before the store is opened.
+    let tls = crate::tls::server_config(&config.tls)?;
     let config = Arc::new(config);
     let store = Store::open(&config.data_dir, config.store.cache_capacity_mb)?;
     let http = http_client(config.hubspot.timeout);
@@ -212,9 +216,12 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
             .configure(crate::web::routes)
             .default_service(web::to(crate::ops::not_found))
     })
-    .listen(listener)?
     .disable_signals()
-    .shutdown_timeout(10)
+    .shutdown_timeout(10);
+    let server = match tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+        None => server.listen(listener)?,
+    }
     .run();
     let handle = server.handle();
     let server_task = tokio::spawn(server);

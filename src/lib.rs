@@ -16,4 +16,5 @@ pub mod outbox;
 pub mod secret;
 pub mod settings;
 pub mod store;
+pub mod tls;
 pub mod web;

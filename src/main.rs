@@ -20,6 +20,11 @@ struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve,
+    /// Validate the configuration and, when HubSpot credentials are set, check them at
+    /// HubSpot's token endpoint.
+    Check,
+    /// Exit 0 when the server on this machine answers `/healthz` (for Docker and systemd).
+    Healthcheck,
 }
 
 fn main() -> ExitCode {
@@ -45,6 +50,92 @@ fn main() -> ExitCode {
         .expect("tokio runtime");
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => runtime.block_on(serve(config)),
+        Command::Check => runtime.block_on(check(config)),
+        Command::Healthcheck => runtime.block_on(healthcheck(config)),
+    }
+}
+
+async fn check(config: Config) -> ExitCode {
+    println!("configuration: valid");
+    println!(
+        "  listen {}, public URL {}, data in {}",
+        config.listen,
+        config.public_base(),
+        config.data_dir.display()
+    );
+    if let Err(e) = handoff::tls::server_config(&config.tls) {
+        println!("  HTTPS: {e}");
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "  HTTPS: {}",
+        if config.tls.cert.is_some() {
+            "certificate and key match"
+        } else {
+            "off"
+        }
+    );
+    let h = &config.hubspot;
+    let (Some(client_id), Some(secret), Some(token)) =
+        (&h.client_id, &h.client_secret, &h.refresh_token)
+    else {
+        println!(
+            "  HubSpot: no client id, secret and refresh token in the configuration; nothing to check (the wizard can set them)"
+        );
+        return ExitCode::SUCCESS;
+    };
+    let http = handoff::hubspot::http_client(h.timeout);
+    match handoff::hubspot::oauth::check_refresh_token(&http, &h.api_base, client_id, secret, token)
+        .await
+    {
+        Ok(portal) => {
+            println!(
+                "  HubSpot: the token endpoint accepted the credentials (portal {})",
+                portal.map_or("?".into(), |p| p.to_string())
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("  HubSpot: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn healthcheck(config: Config) -> ExitCode {
+    let addr = config.listen_addr();
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    let scheme = if config.tls.cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let url = format!("{scheme}://{host}:{}/healthz", addr.port());
+    // The certificate names the public host, not this loopback address.
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .tls_danger_accept_invalid_certs(true)
+        .build()
+        .expect("a static client configuration");
+    match http.get(&url).send().await {
+        Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
+        Ok(r) => {
+            eprintln!("handoff: {url} answered {}", r.status());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!(
+                "handoff: {url}: {}",
+                std::error::Error::source(&e)
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| e.to_string())
+            );
+            ExitCode::FAILURE
+        }
     }
 }
 

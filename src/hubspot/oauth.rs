@@ -102,6 +102,45 @@ pub struct TokenManager {
     pub changed: Notify,
 }
 
+/// `handoff check`: asks the token endpoint for an access token with these credentials,
+/// without a store (the server may be running and holding it). Returns the portal id.
+pub async fn check_refresh_token(
+    http: &reqwest::Client,
+    api_base: &str,
+    client_id: &str,
+    client_secret: &Secret,
+    refresh_token: &Secret,
+) -> Result<Option<u64>, String> {
+    let url = format!("{}/oauth/v1/token", api_base.trim_end_matches('/'));
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", client_id),
+        ("client_secret", client_secret.expose()),
+        ("refresh_token", refresh_token.expose()),
+    ];
+    let response = http.post(&url).form(&form).send().await.map_err(|e| {
+        format!(
+            "the token endpoint cannot be reached: {}",
+            super::client::transport_error(&e)
+        )
+    })?;
+    let status = response.status();
+    let body = response.bytes().await.unwrap_or_default();
+    if status.is_success() {
+        let parsed: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| format!("the token answer cannot be read: {e}"))?;
+        return Ok(parsed.hub_id);
+    }
+    let err: TokenError = serde_json::from_slice(&body).unwrap_or_default();
+    Err(format!(
+        "HubSpot refused the credentials ({}): {}",
+        err.status
+            .or(err.error)
+            .unwrap_or_else(|| status.to_string()),
+        err.error_description.or(err.message).unwrap_or_default()
+    ))
+}
+
 /// A fingerprint of a refresh token, so the store can tell whether the configured token
 /// changed without keeping a second copy of it.
 pub fn fingerprint(token: &str) -> String {

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Builds the .deb, installs it with dpkg, starts the installed binary with the packaged
+# configuration and a temporary data dir, and checks /healthz (and `handoff healthcheck`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v cargo-deb >/dev/null || cargo install cargo-deb --locked
+cargo deb --locked
+deb=$(ls -t target/debian/handoff_*.deb | head -1)
+dpkg -i "$deb"
+test -x /usr/bin/handoff
+test -f /etc/handoff/handoff.toml
+test -f /lib/systemd/system/handoff.service || test -f /usr/lib/systemd/system/handoff.service
+getent passwd handoff >/dev/null
+
+data=$(mktemp -d)
+chown handoff:handoff "$data"
+port=18080
+log=$(mktemp)
+# As the service would run it: its own user, the packaged configuration.
+runuser -u handoff -- env HANDOFF_DATA_DIR="$data" HANDOFF_LISTEN="127.0.0.1:$port" \
+  /usr/bin/handoff serve --config /etc/handoff/handoff.toml >"$log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then break; fi
+  sleep 0.1
+done
+curl -fsS "http://127.0.0.1:$port/healthz"
+echo
+HANDOFF_LISTEN="127.0.0.1:$port" /usr/bin/handoff --config /etc/handoff/handoff.toml healthcheck
+grep -q "setup?token=" "$log"
+kill -TERM $pid
+wait $pid
+echo "the .deb installs, starts and answers /healthz"

@@ -1,0 +1,80 @@
+//! The binary's subcommands: `check` validates the configuration and the credentials at
+//! HubSpot's token endpoint; `healthcheck` is an exit status for Docker and systemd.
+
+use crate::support::binary::{Launch, free_port};
+use crate::support::fake_hubspot::{FakeConfig, FakeHubSpot};
+use crate::support::harness::{eventually, init};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn handoff(args: &[&str], env: &[(&str, String)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_handoff"));
+    command.env_clear().args(args);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reaches_the_token_endpoint_and_names_what_is_wrong() {
+    init();
+    let fake = FakeHubSpot::start(FakeConfig::default()).await;
+    let env = |secret: &str| {
+        vec![
+            ("HANDOFF_HUBSPOT__API_BASE", fake.url()),
+            (
+                "HANDOFF_HUBSPOT__CLIENT_ID",
+                FakeHubSpot::CLIENT_ID.to_string(),
+            ),
+            ("HANDOFF_HUBSPOT__CLIENT_SECRET", secret.to_string()),
+            ("HANDOFF_HUBSPOT__REFRESH_TOKEN", fake.refresh_token()),
+        ]
+    };
+    let fine = handoff(&["check"], &env(FakeHubSpot::CLIENT_SECRET));
+    let out = String::from_utf8_lossy(&fine.stdout);
+    assert!(fine.status.success(), "{out}");
+    assert!(
+        out.contains(&format!("portal {}", FakeHubSpot::PORTAL_ID)),
+        "{out}"
+    );
+    let refused = handoff(&["check"], &env("wrong"));
+    let out = String::from_utf8_lossy(&refused.stdout);
+    assert_eq!(refused.status.code(), Some(1), "{out}");
+    assert!(out.contains("BAD_CLIENT_SECRET"), "{out}");
+    let nothing = handoff(&["check"], &[]);
+    assert!(nothing.status.success());
+    assert!(String::from_utf8_lossy(&nothing.stdout).contains("nothing to check"));
+    let invalid = handoff(&["check"], &[("HANDOFF_LISTEN", "nope".into())]);
+    assert_eq!(invalid.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&invalid.stderr).contains("`listen`"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_is_an_exit_status() {
+    init();
+    let fake = FakeHubSpot::start(FakeConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = fake.refresh_token();
+    let launch = Launch::new(&fake, dir.path(), &token);
+    let port = launch.port;
+    let listen = [("HANDOFF_LISTEN", format!("127.0.0.1:{port}"))];
+    let bin = launch.spawn();
+    let http = reqwest::Client::new();
+    eventually(Duration::from_secs(30), || async {
+        http.get(format!("{}/healthz", bin.url))
+            .send()
+            .await
+            .is_ok()
+    })
+    .await;
+    assert!(handoff(&["healthcheck"], &listen).status.success());
+    drop(bin);
+    let down = handoff(&["healthcheck"], &listen);
+    assert_eq!(down.status.code(), Some(1));
+    let elsewhere = handoff(
+        &["healthcheck"],
+        &[("HANDOFF_LISTEN", format!("127.0.0.1:{}", free_port()))],
+    );
+    assert!(!elsewhere.status.success());
+}
