@@ -11,6 +11,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod hubspot;
 pub mod media;
+pub mod metrics;
 pub mod ops;
 pub mod outbox;
 pub mod secret;

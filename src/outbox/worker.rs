@@ -131,6 +131,16 @@ async fn attempt<D: Deliver>(outbox: &Outbox, deliverer: &D, config: &WorkerConf
     let now = now_ms();
     let lane = claim.item.lane.as_str();
     let job = claim.item.job.name();
+    let destination = outbox.queue().name();
+    match &outcome {
+        Outcome::Delivered => {
+            let waited = Duration::from_millis((now - claim.item.enqueued_at).max(0) as u64);
+            crate::metrics::delivery(destination, "delivered", Some(waited));
+        }
+        Outcome::Deferred { .. } => crate::metrics::delivery(destination, "deferred", None),
+        Outcome::Permanent(_) => crate::metrics::delivery(destination, "permanent", None),
+        Outcome::Retry { .. } => crate::metrics::delivery(destination, "retry", None),
+    }
     let recorded = match outcome {
         Outcome::Delivered => outbox.complete(&claim),
         Outcome::Deferred { reason, after } => {

@@ -11,6 +11,7 @@ mod crash;
 mod delivery;
 mod fuzz_corpus;
 mod media;
+mod metrics;
 mod outbox_props;
 mod provisioning;
 mod sessions;

@@ -1,0 +1,72 @@
+//! `/metrics` speaks the Prometheus text format and counts what happened, without ids.
+
+use crate::support::fake_hubspot::FakeConfig;
+use crate::support::harness::{connected, eventually};
+use serde_json::json;
+use std::time::Duration;
+
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_deliveries_and_queues() {
+    let (fake, _dir, h) = connected(FakeConfig::default()).await;
+    let session = h.open_session("ada@example.com", json!([])).await;
+    h.send_text(&session, "m1", "hello").await;
+    eventually(Duration::from_secs(20), || async {
+        fake.thread_by_integration_id(&handoff::store::integration_thread_id(&session))
+            .is_some_and(|t| t.messages.len() == 2)
+    })
+    .await;
+    let response = reqwest::get(format!("{}/metrics", h.url)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = response.text().await.unwrap();
+    // Every sample line is `name{labels} value`, and every family is announced.
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (series, number) = line.rsplit_once(' ').unwrap();
+        assert!(number.parse::<f64>().is_ok(), "{line}");
+        let name = series.split('{').next().unwrap();
+        let family = name
+            .trim_end_matches("_bucket")
+            .trim_end_matches("_sum")
+            .trim_end_matches("_count");
+        assert!(text.contains(&format!("# TYPE {family} ")), "{line}");
+    }
+    let delivered = value(
+        &text,
+        r#"handoff_deliveries_total{destination="hubspot",outcome="delivered"}"#,
+    );
+    assert!(delivered.unwrap_or(0.0) >= 2.0, "{text}");
+    assert_eq!(
+        value(
+            &text,
+            r#"handoff_http_requests_total{route="/api/v1/sessions/{id}/messages",status="202"}"#
+        ),
+        Some(1.0)
+    );
+    assert!(
+        value(
+            &text,
+            r#"handoff_delivery_latency_seconds_count{destination="hubspot"}"#
+        )
+        .unwrap()
+            >= 2.0
+    );
+    assert_eq!(
+        value(&text, r#"handoff_outbox_depth{queue="hubspot"}"#),
+        Some(0.0)
+    );
+    assert_eq!(value(&text, "handoff_ready"), Some(1.0));
+    assert_eq!(value(&text, "handoff_dead_letters"), Some(0.0));
+    assert!(value(&text, "handoff_hubspot_ratelimit_headroom").unwrap() > 0.0);
+    assert!(!text.contains(&session), "no ids in labels");
+}
