@@ -209,7 +209,11 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
             .app_data(extractors::payload_config())
             .app_data(extractors::form_config())
             .wrap_fn(crate::metrics::middleware)
-            .wrap(middleware::Logger::new("%U %s %Dms").log_target("handoff::http"))
+            .wrap(
+                middleware::Logger::new("%U %s %Dms id=%{x-request-id}i")
+                    .log_target("handoff::http"),
+            )
+            .wrap_fn(crate::request_id::middleware)
             .configure(crate::ops::routes)
             .configure(crate::metrics::routes)
             .configure(crate::bot::api::routes)

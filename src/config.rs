@@ -40,6 +40,7 @@ pub struct Config {
     pub retry: RetryConfig,
     pub store: StoreConfig,
     pub media: MediaConfig,
+    pub log: LogConfig,
     /// Where each value the wizard could also set came from (`file …` or `environment`),
     /// for showing it locked. Filled by [`Config::from_figment`].
     #[serde(skip)]
@@ -132,6 +133,7 @@ impl Default for Config {
             retry: RetryConfig::default(),
             store: StoreConfig::default(),
             media: MediaConfig::default(),
+            log: LogConfig::default(),
             sources: BTreeMap::new(),
         }
     }
@@ -164,6 +166,21 @@ impl Default for RetryConfig {
             give_up_after: Duration::from_secs(24 * 3600),
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    /// JSON lines.
+    Json,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
 }
 
 /// Downloading the media of bot messages.

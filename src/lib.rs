@@ -14,6 +14,7 @@ pub mod media;
 pub mod metrics;
 pub mod ops;
 pub mod outbox;
+pub mod request_id;
 pub mod secret;
 pub mod settings;
 pub mod store;

@@ -78,3 +78,65 @@ async fn healthcheck_is_an_exit_status() {
     );
     assert!(!elsewhere.status.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_request_ids() {
+    use std::io::{BufRead, BufReader};
+    init();
+    let fake = FakeHubSpot::start(FakeConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = fake.refresh_token();
+    let mut bin = Launch {
+        log: "info",
+        stderr: std::process::Stdio::piped(),
+        env: vec![("HANDOFF_LOG__FORMAT", "json".into())],
+        ..Launch::new(&fake, dir.path(), &token)
+    }
+    .spawn();
+    let http = reqwest::Client::new();
+    eventually(Duration::from_secs(30), || async {
+        http.get(format!("{}/healthz", bin.url))
+            .send()
+            .await
+            .is_ok()
+    })
+    .await;
+    let given = http
+        .get(format!("{}/healthz", bin.url))
+        .header("x-request-id", "trace-abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(given.headers()["x-request-id"], "trace-abc-123");
+    let odd = http
+        .get(format!("{}/healthz", bin.url))
+        .header("x-request-id", "no spaces or \"quotes\" please")
+        .send()
+        .await
+        .unwrap();
+    let made = odd.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(made.len(), 26, "a fresh ULID: {made}");
+    // The access log line is written once the answer is out.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    bin.child.kill().unwrap();
+    let stderr = bin.child.stderr.take().unwrap();
+    let lines: Vec<String> = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        let parsed: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            parsed.get("level").is_some() && parsed.get("timestamp").is_some(),
+            "{line}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("trace-abc-123") && l.contains("/healthz")),
+        "{lines:#?}"
+    );
+}
