@@ -40,7 +40,9 @@ fn main() -> ExitCode {
         .unwrap_or_else(|_| "info,actix_server=warn".into());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours only on a terminal, not in journald or a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match config.log.format {
         handoff::config::LogFormat::Text => logs.init(),
         // One JSON object per line, for log shippers.

@@ -16,16 +16,37 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::future::{Ready, ready};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1")
-            .route("/users", web::post().to(create_user))
-            .route("/sessions", web::post().to(create_session))
-            .route("/sessions/{id}", web::get().to(get_session))
-            .route("/sessions/{id}/messages", web::post().to(send_message))
-            .route("/sessions/{id}/stop", web::post().to(stop_session))
-            .route("/events", web::get().to(list_events)),
-    );
+/// The API's routes, from one table: it registers them and lists them as [`ROUTES`], which
+/// a test compares with the OpenAPI document, so neither can drift from the other.
+macro_rules! api_routes {
+    ($(($method:ident, $path:literal, $handler:path)),* $(,)?) => {
+        /// Every `(METHOD, path)` of `/api/v1`, with `{id}` path parameters.
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        pub fn routes(cfg: &mut web::ServiceConfig) {
+            cfg.service(
+                web::scope("/api/v1")
+                    $(.route($path, web::method(actix_web::http::Method::$method).to($handler)))*,
+            );
+        }
+    };
+}
+
+api_routes![
+    (POST, "/users", create_user),
+    (POST, "/sessions", create_session),
+    (GET, "/sessions/{id}", get_session),
+    (POST, "/sessions/{id}/messages", send_message),
+    (POST, "/sessions/{id}/stop", stop_session),
+    (GET, "/events", list_events),
+    (GET, "/openapi.json", openapi),
+];
+
+/// The OpenAPI 3.1 description of this API (needs no key).
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(include_str!("openapi.json"))
 }
 
 /// Proof that the request carried the bot's API key.

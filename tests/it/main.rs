@@ -12,6 +12,7 @@ mod delivery;
 mod fuzz_corpus;
 mod media;
 mod metrics;
+mod openapi;
 mod outbox_props;
 mod provisioning;
 mod sessions;
