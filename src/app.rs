@@ -35,6 +35,9 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub admin: crate::web::auth::AdminAuth,
     pub file_links: Arc<crate::bot::files::FileLinks>,
+    /// For `handoff backup`: written to `{data_dir}/admin.token` (0600) at every start, so
+    /// only who can read the data directory can ask for a backup.
+    pub backup_token: crate::secret::Secret,
 }
 
 impl AppState {
@@ -127,6 +130,8 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         hubspot_outbox.clone(),
     ));
     let admin = crate::web::auth::AdminAuth::load(&store)?;
+    let backup_token = crate::secret::Secret::new(crate::web::auth::random_token());
+    crate::store::backup::write_token(&config.data_dir, backup_token.expose())?;
     let file_links = Arc::new(crate::bot::files::FileLinks::new(
         store.signing_key("files")?,
         settings.clone(),
@@ -143,6 +148,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         settings: settings.clone(),
         admin,
         file_links: file_links.clone(),
+        backup_token,
     });
 
     let (shutdown, shutdown_rx) = watch::channel(false);

@@ -25,6 +25,10 @@ enum Command {
     Check,
     /// Exit 0 when the server on this machine answers `/healthz` (for Docker and systemd).
     Healthcheck,
+    /// Save a consistent copy of the running server's store into DIR.
+    Backup { dir: PathBuf },
+    /// Restore a backup into the (empty) data directory; handoff must be stopped.
+    Restore { file: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -57,7 +61,98 @@ fn main() -> ExitCode {
         Command::Serve => runtime.block_on(serve(config)),
         Command::Check => runtime.block_on(check(config)),
         Command::Healthcheck => runtime.block_on(healthcheck(config)),
+        Command::Backup { dir } => runtime.block_on(backup(config, dir)),
+        Command::Restore { file } => match handoff::store::backup::restore(&file, &config.data_dir)
+        {
+            Ok(()) => {
+                println!(
+                    "restored {} into {}",
+                    file.display(),
+                    config.data_dir.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("handoff: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
+}
+
+/// The local server's base URL, from `listen` (0.0.0.0 means this machine).
+fn local_base(config: &Config) -> String {
+    let addr = config.listen_addr();
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    let scheme = if config.tls.cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}:{}", addr.port())
+}
+
+/// A client for the local server: its certificate names the public host, not 127.0.0.1.
+fn local_client(timeout: std::time::Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .tls_danger_accept_invalid_certs(true)
+        .build()
+        .expect("a static client configuration")
+}
+
+async fn backup(config: Config, dir: PathBuf) -> ExitCode {
+    let token_path = handoff::store::backup::token_path(&config.data_dir);
+    let token = match std::fs::read_to_string(&token_path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!(
+                "handoff: cannot read {} ({e}); run as the user handoff runs as, with the same data_dir",
+                token_path.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let url = format!("{}/admin/backup", local_base(&config));
+    let answer = match local_client(std::time::Duration::from_secs(600))
+        .get(&url)
+        .bearer_auth(token.trim())
+        .send()
+        .await
+    {
+        Ok(r) if r.status().is_success() => r.bytes().await,
+        Ok(r) => {
+            eprintln!("handoff: {url} answered {}", r.status());
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("handoff: {url} cannot be reached; is handoff running? ({e})");
+            return ExitCode::FAILURE;
+        }
+    };
+    let bytes = match answer {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("handoff: the backup broke off: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let file = dir.join(format!(
+        "handoff-backup-{}.bin",
+        chrono::Utc::now().format("%Y%m%d-%H%M%S")
+    ));
+    if let Err(e) = std::fs::create_dir_all(&dir)
+        .and_then(|()| handoff::store::backup::write_file(&file, &bytes))
+    {
+        eprintln!("handoff: cannot write {}: {e}", file.display());
+        return ExitCode::FAILURE;
+    }
+    println!("{} ({} bytes)", file.display(), bytes.len());
+    ExitCode::SUCCESS
 }
 
 async fn check(config: Config) -> ExitCode {
@@ -108,24 +203,8 @@ async fn check(config: Config) -> ExitCode {
 }
 
 async fn healthcheck(config: Config) -> ExitCode {
-    let addr = config.listen_addr();
-    let host = if addr.ip().is_unspecified() {
-        "127.0.0.1".to_string()
-    } else {
-        addr.ip().to_string()
-    };
-    let scheme = if config.tls.cert.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    let url = format!("{scheme}://{host}:{}/healthz", addr.port());
-    // The certificate names the public host, not this loopback address.
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(5))
-        .tls_danger_accept_invalid_certs(true)
-        .build()
-        .expect("a static client configuration");
+    let url = format!("{}/healthz", local_base(&config));
+    let http = local_client(std::time::Duration::from_secs(5));
     match http.get(&url).send().await {
         Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
         Ok(r) => {

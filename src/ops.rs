@@ -10,7 +10,38 @@ use serde_json::json;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+        .route("/readyz", web::get().to(readyz))
+        .route("/admin/backup", web::get().to(backup));
+}
+
+/// A consistent copy of the store, for `handoff backup` (bearer: `{data_dir}/admin.token`).
+async fn backup(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let presented = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !crate::settings::constant_time_eq(state.backup_token.expose(), presented) {
+        return Err(ApiError::unauthorized(
+            "a backup needs the token in the data directory's admin.token",
+        ));
+    }
+    let store = state.store.clone();
+    let snapshot = web::block(move || store.snapshot()).await.map_err(|_| {
+        ApiError::new(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "backup-failed",
+            "the backup thread failed",
+        )
+    })??;
+    tracing::info!(bytes = snapshot.len(), "backup taken");
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .body(snapshot))
 }
 
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {

@@ -16,6 +16,7 @@ impl Store {
         key: &str,
         build: impl FnOnce(u64) -> StoredEvent,
     ) -> Result<Option<StoredEvent>> {
+        let _gate = self.write_gate();
         if self.event_keys.contains_key(key)? {
             return Ok(None);
         }
@@ -26,6 +27,7 @@ impl Store {
     }
 
     pub fn mark_event_key(&self, key: &str, seq: u64) -> Result<()> {
+        let _gate = self.write_gate();
         self.event_keys.insert(key, &seq.to_be_bytes())?;
         Ok(())
     }
@@ -55,6 +57,7 @@ impl Store {
     /// markers of HubSpot events accepted before it (HubSpot retries for a day at most).
     /// Returns how many events went.
     pub fn prune_events(&self, cutoff: DateTime<Utc>) -> Result<usize> {
+        let _gate = self.write_gate();
         let mut removed = 0;
         for entry in self.events.iter() {
             let (k, v) = entry?;

@@ -23,6 +23,7 @@ pub fn session_of_integration_thread(itid: &str) -> Option<String> {
 
 impl Store {
     pub fn index_hubspot_thread(&self, thread_id: &str, session_id: &str) -> Result<()> {
+        let _gate = self.write_gate();
         self.thread_index
             .insert(format!("hs:{thread_id}"), session_id.as_bytes())?;
         Ok(())
@@ -46,6 +47,7 @@ impl Store {
         event: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<bool> {
+        let _gate = self.write_gate();
         let _session = self.session_lock(session_id);
         if self.inbound_seen.contains_key(key)? {
             return Ok(false);

@@ -4,6 +4,7 @@
 //! A write is durable only after [`Store::flush`]; every acknowledgement to the bot or to
 //! HubSpot waits for it.
 
+pub mod backup;
 mod events;
 mod flusher;
 mod inbound;
@@ -70,6 +71,8 @@ pub struct Store {
     session_locks: Arc<[Mutex<()>; SESSION_LOCKS]>,
     /// Items per queue, by `Queue::index`.
     queued: Arc<[AtomicUsize; Queue::ALL.len()]>,
+    /// Shared by writes, exclusive for a backup (see `backup`).
+    gate: Arc<parking_lot::RwLock<()>>,
 }
 
 const SESSION_LOCKS: usize = 64;
@@ -107,6 +110,7 @@ impl Store {
             flusher: flusher::Flusher::start(db.clone()),
             session_locks: Arc::new(std::array::from_fn(|_| Mutex::new(()))),
             queued: Arc::new(std::array::from_fn(|_| AtomicUsize::new(0))),
+            gate: Arc::new(parking_lot::RwLock::new(())),
             db,
         };
         for queue in Queue::ALL {
@@ -171,6 +175,7 @@ impl Store {
     }
 
     pub fn set_oauth_state(&self, state: &OAuthState) -> Result<()> {
+        let _gate = self.write_gate();
         put_json(&self.settings, KEY_OAUTH, state)
     }
 
@@ -179,6 +184,7 @@ impl Store {
     }
 
     pub fn set_wizard_settings(&self, settings: &WizardSettings) -> Result<()> {
+        let _gate = self.write_gate();
         put_json(&self.settings, KEY_WIZARD, settings)
     }
 
@@ -188,12 +194,14 @@ impl Store {
     }
 
     pub fn set_admin_password_hash(&self, hash: &str) -> Result<()> {
+        let _gate = self.write_gate();
         put_json(&self.settings, KEY_ADMIN_PASSWORD, &hash)
     }
 
     /// A random 32-byte key kept in the store (made on first use, flushed at once), for
     /// signing links handoff hands out.
     pub fn signing_key(&self, name: &str) -> Result<Vec<u8>> {
+        let _gate = self.write_gate();
         let key = format!("key.{name}");
         if let Some(existing) = self.settings.get(&key)? {
             return Ok(existing.to_vec());
@@ -209,11 +217,13 @@ impl Store {
     }
 
     pub fn set_channel(&self, channel: &ChannelRecord) -> Result<()> {
+        let _gate = self.write_gate();
         put_json(&self.settings, KEY_CHANNEL, channel)
     }
 
     /// HubSpot told us the channel account for `account_id` was deleted.
     pub fn set_account_purged(&self, account_id: &str, purged: bool) -> Result<()> {
+        let _gate = self.write_gate();
         let key = format!("hubspot.account_purged.{account_id}");
         if purged {
             put_json(&self.settings, key, &true)
@@ -232,6 +242,7 @@ impl Store {
     }
 
     pub fn forget_channel(&self) -> Result<()> {
+        let _gate = self.write_gate();
         self.settings.remove(KEY_CHANNEL)?;
         Ok(())
     }
@@ -241,6 +252,7 @@ impl Store {
     }
 
     pub fn set_channel_account(&self, account: &ChannelAccountRecord) -> Result<()> {
+        let _gate = self.write_gate();
         put_json(
             &self.settings,
             format!("hubspot.account.{}", account.inbox_id),

@@ -85,6 +85,7 @@ impl Store {
 
     /// Appends an item to the end of its lane.
     pub fn outbox_push(&self, queue: Queue, item: &OutboxItem) -> Result<ItemKey> {
+        let _gate = self.write_gate();
         let key = ItemKey::new(&item.lane, self.db.generate_id()?);
         self.outbox_tree(queue)
             .insert(key.as_bytes(), encode(item))?;
@@ -100,12 +101,14 @@ impl Store {
     }
 
     pub fn outbox_update(&self, queue: Queue, key: &ItemKey, item: &OutboxItem) -> Result<()> {
+        let _gate = self.write_gate();
         self.outbox_tree(queue)
             .insert(key.as_bytes(), encode(item))?;
         Ok(())
     }
 
     pub fn outbox_remove(&self, queue: Queue, key: &ItemKey) -> Result<()> {
+        let _gate = self.write_gate();
         if self.outbox_tree(queue).remove(key.as_bytes())?.is_some() {
             self.queued[queue.index()].fetch_sub(1, Ordering::Relaxed);
         }
@@ -164,6 +167,7 @@ impl Store {
         reason: &str,
         now: i64,
     ) -> Result<()> {
+        let _gate = self.write_gate();
         let id = self.db.generate_id()?;
         let letter = DeadLetter {
             id,
@@ -204,11 +208,13 @@ impl Store {
 
     /// Puts a dead letter back (a replay whose enqueue failed).
     pub fn restore_dead_letter(&self, letter: &DeadLetter) -> Result<()> {
+        let _gate = self.write_gate();
         put_json(&self.dead_letters, letter.id.to_be_bytes(), letter)
     }
 
     /// Removes a dead letter and returns it (to discard it, or to queue it again).
     pub fn take_dead_letter(&self, id: u64) -> Result<Option<DeadLetter>> {
+        let _gate = self.write_gate();
         self.dead_letters
             .remove(id.to_be_bytes())?
             .map(|v| decode(&v))

@@ -100,6 +100,7 @@ impl Store {
     /// Creates the user, or updates the one with the same identity key. Returns the user
     /// and whether it was created.
     pub fn upsert_user(&self, input: &UserInput, now: DateTime<Utc>) -> Result<(User, bool)> {
+        let _gate = self.write_gate();
         let key = User::identity_key(input.email.as_deref(), input.phone.as_deref())
             .expect("validated: email or phone");
         let fresh_id = format!("usr_{}", ulid::Ulid::generate());
@@ -152,6 +153,7 @@ impl Store {
     /// Records the session and queues its first message, unless the same `externalId` or
     /// `Idempotency-Key` names a session that is still going.
     pub fn create_session(&self, new: &NewSession, now: DateTime<Utc>) -> Result<SessionOutcome> {
+        let _gate = self.write_gate();
         let id = format!("ses_{}", ulid::Ulid::generate());
         let index_keys: Vec<String> = [
             new.external_id.as_ref().map(|k| format!("ext:{k}")),
@@ -223,6 +225,7 @@ impl Store {
         content: &Content,
         now: DateTime<Utc>,
     ) -> Result<MessageOutcome> {
+        let _gate = self.write_gate();
         let _session = self.session_lock(session_id);
         let Some(session) = self.session(session_id)? else {
             return Ok(MessageOutcome::NotFound);
@@ -262,6 +265,7 @@ impl Store {
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<StopOutcome> {
+        let _gate = self.write_gate();
         let outbox = self.outbox_tree(Queue::HubSpot);
         let note = match reason {
             Some(r) if !r.trim().is_empty() => format!("The user ended the session: {}", r.trim()),
@@ -304,6 +308,7 @@ impl Store {
         id: &str,
         change: impl Fn(&mut Session),
     ) -> Result<Option<Session>> {
+        let _gate = self.write_gate();
         flatten(self.sessions.transaction(|sessions| {
             let Some(mut session) = tx_get::<Session>(sessions, id.as_bytes())? else {
                 return Ok(None);

@@ -140,3 +140,93 @@ async fn json_logs_carry_request_ids() {
         "{lines:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_from_the_running_server_restores_into_a_new_data_dir() {
+    use crate::support::harness::API_KEY;
+    init();
+    let fake = FakeHubSpot::start(FakeConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = fake.refresh_token();
+    let (data, restored) = (dir.path().join("data"), dir.path().join("restored"));
+    let launch = Launch::new(&fake, &data, &token);
+    let listen = ("HANDOFF_LISTEN", format!("127.0.0.1:{}", launch.port));
+    let bin = launch.spawn();
+    let http = reqwest::Client::new();
+    eventually(Duration::from_secs(30), || async {
+        matches!(http.get(format!("{}/readyz", bin.url)).send().await, Ok(r) if r.status() == 200)
+    })
+    .await;
+    let session: serde_json::Value = http
+        .post(format!("{}/api/v1/sessions", bin.url))
+        .bearer_auth(API_KEY)
+        .json(&serde_json::json!({"user": {"email": "ada@example.com"}, "title": "Backed up"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = session["sessionId"].as_str().unwrap().to_string();
+    let forged = http
+        .get(format!("{}/admin/backup", bin.url))
+        .bearer_auth("guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+
+    let backups = dir.path().join("backups");
+    let data_env = ("HANDOFF_DATA_DIR", data.display().to_string());
+    let out = handoff(
+        &["backup", backups.to_str().unwrap()],
+        &[data_env.clone(), listen.clone()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = String::from_utf8_lossy(&out.stdout)
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    drop(bin);
+
+    let restore = |target: &std::path::Path| {
+        handoff(
+            &["restore", &file],
+            &[("HANDOFF_DATA_DIR", target.display().to_string())],
+        )
+    };
+    let out = restore(&restored);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        restore(&restored).status.code(),
+        Some(1),
+        "never over a store"
+    );
+
+    let bin = Launch::new(&fake, &restored, &token).spawn();
+    eventually(Duration::from_secs(30), || async {
+        matches!(http.get(format!("{}/readyz", bin.url)).send().await, Ok(r) if r.status() == 200)
+    })
+    .await;
+    let got = http
+        .get(format!("{}/api/v1/sessions/{id}", bin.url))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), 200, "the session came back");
+    assert_eq!(
+        fake.channels().len(),
+        1,
+        "the restored store reuses its channel"
+    );
+}

@@ -46,13 +46,12 @@ async fn metrics_count_requests_deliveries_and_queues() {
         r#"handoff_deliveries_total{destination="hubspot",outcome="delivered"}"#,
     );
     assert!(delivered.unwrap_or(0.0) >= 2.0, "{text}");
-    assert_eq!(
-        value(
-            &text,
-            r#"handoff_http_requests_total{route="/api/v1/sessions/{id}/messages",status="202"}"#
-        ),
-        Some(1.0)
+    // Counters are per process, and other tests run in this one too: at least ours.
+    let posted = value(
+        &text,
+        r#"handoff_http_requests_total{route="/api/v1/sessions/{id}/messages",status="202"}"#,
     );
+    assert!(posted.unwrap_or(0.0) >= 1.0, "{text}");
     assert!(
         value(
             &text,
