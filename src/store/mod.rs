@@ -25,8 +25,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Bumped whenever a stored record changes shape; `open` migrates step by step.
-pub const SCHEMA_VERSION: u64 = 1;
+/// Bumped whenever a stored record changes shape; `open` migrates step by step (see
+/// `migrate`).
+pub const SCHEMA_VERSION: u64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -140,8 +141,47 @@ impl Store {
                          run a newer handoff or restore a backup"
                     )));
                 }
+                for step in found..SCHEMA_VERSION {
+                    self.migrate(step)?;
+                    // Each step is recorded (and flushed) as it completes, so a crash
+                    // mid-way resumes at the step it was in; every step is idempotent.
+                    self.meta
+                        .insert("schema_version", &(step + 1).to_be_bytes())?;
+                    self.db.flush()?;
+                    tracing::info!(from = step, to = step + 1, "store migrated");
+                }
                 Ok(())
             }
+        }
+    }
+
+    /// The migration from schema `from` to `from + 1`.
+    fn migrate(&self, from: u64) -> Result<()> {
+        match from {
+            // 1 → 2: events gained the de-duplication key they were stored under, so that
+            // pruning removes the key with the event. Older events get it back from the
+            // key index (key → seq).
+            1 => {
+                for entry in self.event_keys.iter() {
+                    let (key, seq) = entry?;
+                    let seq: [u8; 8] = seq
+                        .as_ref()
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt("event key index".into()))?;
+                    let Some(raw) = self.events.get(seq)? else {
+                        continue;
+                    };
+                    let mut event: StoredEvent = decode(&raw)?;
+                    if event.key.is_empty() {
+                        event.key = String::from_utf8_lossy(&key).into_owned();
+                        self.events.insert(seq, encode(&event))?;
+                    }
+                }
+                Ok(())
+            }
+            other => Err(StoreError::Schema(format!(
+                "no migration from schema version {other}"
+            ))),
         }
     }
 
@@ -319,6 +359,47 @@ mod tests {
         drop(db);
         let err = Store::open(&path, 8).err().expect("newer schema refused");
         assert!(err.to_string().contains("newer"), "{err}");
+    }
+
+    #[test]
+    fn a_store_written_by_schema_1_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        std::fs::create_dir_all(&path).unwrap();
+        // What handoff with schema 1 wrote: an event without its key, the key index.
+        let db = sled::open(path.join("store")).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &1u64.to_be_bytes())
+            .unwrap();
+        let old = serde_json::json!({
+            "seq": 7,
+            "event": {"id": "evt_1", "type": "session.opened", "sessionId": "ses_1",
+                      "createdAt": "2020-01-01T00:00:00.000Z", "data": {}},
+            "hubspot_message": null
+        });
+        db.open_tree("events")
+            .unwrap()
+            .insert(7u64.to_be_bytes(), serde_json::to_vec(&old).unwrap())
+            .unwrap();
+        db.open_tree("event_keys")
+            .unwrap()
+            .insert("opened:ses_1", &7u64.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+        drop(db);
+
+        let store = Store::open(&path, 8).unwrap();
+        let version = store.meta.get("schema_version").unwrap().unwrap();
+        assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
+        assert_eq!(store.event(7).unwrap().unwrap().key, "opened:ses_1");
+        // What the migration is for: pruning now takes the key with the event.
+        assert_eq!(store.prune_events(chrono::Utc::now()).unwrap(), 1);
+        assert!(!store.event_keys.contains_key("opened:ses_1").unwrap());
+        drop(store);
+        // Opening again changes nothing.
+        let again = Store::open(&path, 8).unwrap();
+        assert!(again.event(7).unwrap().is_none());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
