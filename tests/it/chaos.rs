@@ -8,7 +8,7 @@
 //! The suite runs 5 kill cycles. A long run: `CHAOS_CYCLES=50 CHAOS_SESSIONS=12 cargo test
 //! --test it chaos -- --nocapture` (`CHAOS_SEED` repeats a run's choices).
 
-use crate::support::binary::{Binary, Launch, free_port};
+use crate::support::binary::{Binary, Launch, free_port, wait_for};
 use crate::support::fake_bot::FakeBot;
 use crate::support::fake_hubspot::{FakeConfig, FakeHubSpot};
 use crate::support::harness::{API_KEY, eventually, init};
@@ -30,11 +30,8 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-async fn ready(http: &reqwest::Client, url: &str) {
-    eventually(Duration::from_secs(60), || async {
-        matches!(http.get(format!("{url}/readyz")).send().await, Ok(r) if r.status() == 200)
-    })
-    .await;
+async fn ready(url: &str) {
+    wait_for(url, "/readyz", Duration::from_secs(60)).await;
 }
 
 /// What the bot and the agents were told was accepted, per session, in order.
@@ -115,7 +112,7 @@ async fn chaos_loses_duplicates_and_reorders_nothing() {
         .unwrap();
     let mut bin = launch();
     let url = bin.url.clone();
-    ready(&http, &url).await;
+    ready(&url).await;
 
     // Sessions, each with its HubSpot thread.
     let mut ids = Vec::new();
@@ -243,7 +240,7 @@ async fn chaos_loses_duplicates_and_reorders_nothing() {
             bot.set_down(None);
         }
         bin = launch();
-        ready(&http, &url).await;
+        ready(&url).await;
         println!("chaos: cycle {} done ({fault})", cycle + 1);
     }
 

@@ -1,9 +1,9 @@
 //! The binary's subcommands: `check` validates the configuration and the credentials at
 //! HubSpot's token endpoint; `healthcheck` is an exit status for Docker and systemd.
 
-use crate::support::binary::{Launch, free_port};
+use crate::support::binary::{Launch, free_port, wait_for};
 use crate::support::fake_hubspot::{FakeConfig, FakeHubSpot};
-use crate::support::harness::{eventually, init};
+use crate::support::harness::init;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -60,14 +60,7 @@ async fn healthcheck_is_an_exit_status() {
     let port = launch.port;
     let listen = [("HANDOFF_LISTEN", format!("127.0.0.1:{port}"))];
     let bin = launch.spawn();
-    let http = reqwest::Client::new();
-    eventually(Duration::from_secs(30), || async {
-        http.get(format!("{}/healthz", bin.url))
-            .send()
-            .await
-            .is_ok()
-    })
-    .await;
+    wait_for(&bin.url, "/healthz", Duration::from_secs(30)).await;
     assert!(handoff(&["healthcheck"], &listen).status.success());
     drop(bin);
     let down = handoff(&["healthcheck"], &listen);
@@ -94,13 +87,7 @@ async fn json_logs_carry_request_ids() {
     }
     .spawn();
     let http = reqwest::Client::new();
-    eventually(Duration::from_secs(30), || async {
-        http.get(format!("{}/healthz", bin.url))
-            .send()
-            .await
-            .is_ok()
-    })
-    .await;
+    wait_for(&bin.url, "/healthz", Duration::from_secs(30)).await;
     let given = http
         .get(format!("{}/healthz", bin.url))
         .header("x-request-id", "trace-abc-123")
@@ -153,10 +140,7 @@ async fn a_backup_from_the_running_server_restores_into_a_new_data_dir() {
     let listen = ("HANDOFF_LISTEN", format!("127.0.0.1:{}", launch.port));
     let bin = launch.spawn();
     let http = reqwest::Client::new();
-    eventually(Duration::from_secs(30), || async {
-        matches!(http.get(format!("{}/readyz", bin.url)).send().await, Ok(r) if r.status() == 200)
-    })
-    .await;
+    wait_for(&bin.url, "/readyz", Duration::from_secs(30)).await;
     let session: serde_json::Value = http
         .post(format!("{}/api/v1/sessions", bin.url))
         .bearer_auth(API_KEY)
@@ -213,10 +197,7 @@ async fn a_backup_from_the_running_server_restores_into_a_new_data_dir() {
     );
 
     let bin = Launch::new(&fake, &restored, &token).spawn();
-    eventually(Duration::from_secs(30), || async {
-        matches!(http.get(format!("{}/readyz", bin.url)).send().await, Ok(r) if r.status() == 200)
-    })
-    .await;
+    wait_for(&bin.url, "/readyz", Duration::from_secs(30)).await;
     let got = http
         .get(format!("{}/api/v1/sessions/{id}", bin.url))
         .bearer_auth(API_KEY)

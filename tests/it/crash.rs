@@ -1,18 +1,15 @@
 //! The compiled binary is SIGKILLed while it has acknowledged work queued; after a restart
 //! on the same data dir every acknowledged message reaches HubSpot exactly once, in order.
 
-use crate::support::binary::{Launch, free_port};
+use crate::support::binary::{Launch, free_port, wait_for};
 use crate::support::fake_hubspot::{FakeConfig, FakeHubSpot};
 use crate::support::harness::{API_KEY, eventually, init};
 use serde_json::{Value, json};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-async fn wait_ready(http: &reqwest::Client, url: &str) {
-    eventually(Duration::from_secs(30), || async {
-        matches!(http.get(format!("{url}/readyz")).send().await, Ok(r) if r.status() == 200)
-    })
-    .await;
+async fn wait_ready(url: &str) {
+    wait_for(url, "/readyz", Duration::from_secs(30)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -25,7 +22,7 @@ async fn sigkill_loses_and_duplicates_nothing_acknowledged() {
     let http = reqwest::Client::new();
     let token = fake.refresh_token();
     let mut bin = Launch::new(&fake, dir.path(), &token).spawn();
-    wait_ready(&http, &bin.url).await;
+    wait_ready(&bin.url).await;
 
     let mut sessions = Vec::new();
     for i in 0..2 {
@@ -81,7 +78,7 @@ async fn sigkill_loses_and_duplicates_nothing_acknowledged() {
             fake.publish_attempts()
         );
         bin = Launch::new(&fake, dir.path(), &token).spawn();
-        wait_ready(&http, &bin.url).await;
+        wait_ready(&bin.url).await;
     }
 
     for (session, sent_log) in &sessions {
@@ -153,7 +150,7 @@ async fn sigterm_stops_cleanly_and_logs_hold_no_secrets_or_message_text() {
         ..Launch::new(&fake, dir.path(), &token)
     }
     .spawn();
-    wait_ready(&http, &bin.url).await;
+    wait_ready(&bin.url).await;
     let session: Value = http
         .post(format!("{}/api/v1/sessions", bin.url))
         .bearer_auth(API_KEY)

@@ -87,3 +87,13 @@ impl<'a> Launch<'a> {
         Binary { child, url }
     }
 }
+
+/// Polls `{url}{path}` until it answers 200 (30 s at most; a chaos restart may take longer,
+/// so its caller passes more).
+pub async fn wait_for(url: &str, path: &str, timeout: std::time::Duration) {
+    let http = reqwest::Client::new();
+    super::harness::eventually(timeout, || async {
+        matches!(http.get(format!("{url}{path}")).send().await, Ok(r) if r.status() == 200)
+    })
+    .await;
+}
