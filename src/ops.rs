@@ -118,6 +118,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         .json(json!({"ready": false, "reasons": codes, "details": details}))
 }
 
-pub async fn not_found() -> Result<HttpResponse, ApiError> {
+pub async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    actix_web::HttpMessage::extensions_mut(&req).insert(crate::metrics::Unmatched);
     Err(ApiError::not_found("route"))
 }

@@ -31,7 +31,7 @@ where
         .unwrap_or_else(|| ulid::Ulid::generate().to_string());
     let value = HeaderValue::from_str(&id).expect("ids are header-safe");
     req.headers_mut().insert(HEADER, value.clone());
-    let span = tracing::info_span!("request", id = %id, method = %req.method(), route = req.match_pattern().unwrap_or_default());
+    let span = tracing::info_span!("request", id = %id, method = %req.method(), path = req.path());
     let fut = srv.call(req);
     async move {
         let mut res = fut.await?;

@@ -21,6 +21,10 @@ async fn metrics_count_requests_deliveries_and_queues() {
             .is_some_and(|t| t.messages.len() == 2)
     })
     .await;
+    let missing = reqwest::get(format!("{}/no/such/path-xyz", h.url))
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
     let response = reqwest::get(format!("{}/metrics", h.url)).await.unwrap();
     assert_eq!(response.status(), 200);
     assert!(
@@ -68,4 +72,13 @@ async fn metrics_count_requests_deliveries_and_queues() {
     assert_eq!(value(&text, "handoff_dead_letters"), Some(0.0));
     assert!(value(&text, "handoff_hubspot_ratelimit_headroom").unwrap() > 0.0);
     assert!(!text.contains(&session), "no ids in labels");
+    assert!(!text.contains("path-xyz"), "unmatched paths make no series");
+    assert!(
+        value(
+            &text,
+            r#"handoff_http_requests_total{route="unmatched",status="404"}"#
+        )
+        .unwrap_or(0.0)
+            >= 1.0
+    );
 }
