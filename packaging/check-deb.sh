@@ -4,6 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# What the package and this check need on a bare machine (dpkg -i does not fetch them).
+missing=""
+for tool in adduser curl runuser; do command -v "$tool" >/dev/null || missing=1; done
+if [ -n "$missing" ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq adduser curl util-linux ca-certificates >/dev/null
+fi
 command -v cargo-deb >/dev/null || cargo install cargo-deb --locked
 cargo deb --locked
 deb=$(ls -t target/debian/handoff_*.deb | head -1)
