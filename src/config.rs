@@ -281,21 +281,25 @@ impl Config {
     pub fn public_base(&self) -> String {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_string(),
-            None => {
-                let addr = self.listen_addr();
-                let host = if addr.ip().is_unspecified() {
-                    "127.0.0.1".to_string()
-                } else {
-                    addr.ip().to_string()
-                };
-                let scheme = if self.tls.cert.is_some() {
-                    "https"
-                } else {
-                    "http"
-                };
-                format!("{scheme}://{host}:{}", addr.port())
-            }
+            None => self.local_base(),
         }
+    }
+
+    /// The server as this machine reaches it, from `listen` (an unspecified address means
+    /// this machine): the default public URL, and where the subcommands find the server.
+    pub fn local_base(&self) -> String {
+        let addr = self.listen_addr();
+        let host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            addr.ip().to_string()
+        };
+        let scheme = if self.tls.cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{host}:{}", addr.port())
     }
 
     pub fn webhook_url(&self) -> String {

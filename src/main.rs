@@ -80,22 +80,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// The local server's base URL, from `listen` (0.0.0.0 means this machine).
-fn local_base(config: &Config) -> String {
-    let addr = config.listen_addr();
-    let host = if addr.ip().is_unspecified() {
-        "127.0.0.1".to_string()
-    } else {
-        addr.ip().to_string()
-    };
-    let scheme = if config.tls.cert.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    format!("{scheme}://{host}:{}", addr.port())
-}
-
 /// A client for the local server: its certificate names the public host, not 127.0.0.1.
 fn local_client(timeout: std::time::Duration) -> reqwest::Client {
     reqwest::Client::builder()
@@ -117,7 +101,7 @@ async fn backup(config: Config, dir: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let url = format!("{}/admin/backup", local_base(&config));
+    let url = format!("{}/admin/backup", config.local_base());
     let answer = match local_client(std::time::Duration::from_secs(600))
         .get(&url)
         .bearer_auth(token.trim())
@@ -203,7 +187,7 @@ async fn check(config: Config) -> ExitCode {
 }
 
 async fn healthcheck(config: Config) -> ExitCode {
-    let url = format!("{}/healthz", local_base(&config));
+    let url = format!("{}/healthz", config.local_base());
     let http = local_client(std::time::Duration::from_secs(5));
     match http.get(&url).send().await {
         Ok(r) if r.status().is_success() => ExitCode::SUCCESS,

@@ -190,7 +190,8 @@ fn file_name(url: &url::Url, mime: &str) -> String {
         .and_then(|mut s| s.next_back())
         .filter(|s| !s.is_empty())
         .map(|s| {
-            percent_decode(s)
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
                 .chars()
                 .filter(|c| !c.is_control() && !matches!(c, '/' | '\\'))
                 .collect::<String>()
@@ -201,30 +202,31 @@ fn file_name(url: &url::Url, mime: &str) -> String {
     }
 }
 
-fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("n={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| s.to_string())
-}
-
-/// The type of a file by its extension, for servers that do not say.
-fn guess_mime(path: &str) -> &'static str {
-    let ext = path.rsplit('.').next().unwrap_or_default().to_lowercase();
-    match ext.as_str() {
+/// The type of a file by its extension, for the common kinds users and agents send.
+pub fn mime_for_extension(ext: &str) -> Option<&'static str> {
+    Some(match ext.to_ascii_lowercase().as_str() {
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
         "gif" => "image/gif",
         "webp" => "image/webp",
         "pdf" => "application/pdf",
         "txt" => "text/plain",
+        "csv" => "text/csv",
+        "zip" => "application/zip",
         "mp3" => "audio/mpeg",
         "ogg" => "audio/ogg",
         "wav" => "audio/wav",
         "mp4" => "video/mp4",
         "webm" => "video/webm",
-        _ => "application/octet-stream",
-    }
+        _ => return None,
+    })
+}
+
+/// The type of a file by its path's extension, for servers that do not say.
+fn guess_mime(path: &str) -> &'static str {
+    path.rsplit_once('.')
+        .and_then(|(_, ext)| mime_for_extension(ext))
+        .unwrap_or("application/octet-stream")
 }
 
 #[cfg(test)]

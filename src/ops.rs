@@ -19,13 +19,8 @@ async fn backup(
     state: web::Data<AppState>,
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let presented = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if !crate::settings::constant_time_eq(state.backup_token.expose(), presented) {
+    let presented = crate::bot::api::bearer_token(&req).unwrap_or_default();
+    if !crate::secret::constant_time_eq(state.backup_token.expose(), presented) {
         return Err(ApiError::unauthorized(
             "a backup needs the token in the data directory's admin.token",
         ));

@@ -49,6 +49,18 @@ async fn openapi() -> HttpResponse {
         .body(include_str!("openapi.json"))
 }
 
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
 /// Proof that the request carried the bot's API key.
 pub struct BotAuth;
 
@@ -60,16 +72,7 @@ impl FromRequest for BotAuth {
         let state = req
             .app_data::<web::Data<AppState>>()
             .expect("app state is registered");
-        let presented = req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim);
-        let Some(given) = presented else {
+        let Some(given) = bearer_token(req) else {
             return ready(Err(ApiError::unauthorized(
                 "missing `Authorization: Bearer <api key>`",
             )));

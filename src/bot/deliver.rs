@@ -5,7 +5,7 @@ use super::events::EventLog;
 use super::signing;
 use crate::outbox::worker::{Deliver, Outcome};
 use crate::outbox::{Job, OutboxItem};
-use crate::settings::Settings;
+use crate::settings::{BotWebhook, Settings};
 use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +20,24 @@ pub struct BotDeliverer {
 /// Statuses after which the same request may succeed later.
 fn retryable(status: u16) -> bool {
     matches!(status, 408 | 409 | 423 | 425 | 429) || status >= 500
+}
+
+/// A POST of `body` to the bot's webhook with the Standard Webhooks headers: the id stays
+/// the same across attempts, the timestamp and signature are fresh each time.
+fn signed_post(
+    http: &reqwest::Client,
+    webhook: &BotWebhook,
+    id: &str,
+    body: Vec<u8>,
+) -> reqwest::RequestBuilder {
+    let timestamp = chrono::Utc::now().timestamp();
+    let signature = signing::sign(&webhook.key, id, timestamp, &body);
+    http.post(&webhook.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(body)
 }
 
 impl BotDeliverer {
@@ -59,17 +77,7 @@ impl Deliver for BotDeliverer {
             return Outcome::Delivered;
         };
         let body = serde_json::to_vec(&stored.event).expect("events serialize");
-        // A fresh timestamp and signature per attempt; the id stays the same.
-        let timestamp = chrono::Utc::now().timestamp();
-        let signature = signing::sign(&webhook.key, &stored.event.id, timestamp, &body);
-        let sent = self
-            .http
-            .post(&webhook.url)
-            .header("content-type", "application/json")
-            .header("webhook-id", &stored.event.id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(body)
+        let sent = signed_post(&self.http, &webhook, &stored.event.id, body)
             .send()
             .await;
         let response = match sent {
@@ -132,7 +140,7 @@ impl Deliver for BotDeliverer {
 
 /// Sends one signed `handoff.test` event to the bot's webhook now (the wizard's
 /// **Send test event**), outside the outbox. Returns the bot's status, or what went wrong.
-pub async fn send_test_event(webhook: &crate::settings::BotWebhook) -> Result<u16, String> {
+pub async fn send_test_event(webhook: &BotWebhook) -> Result<u16, String> {
     let id = format!(
         "evt_test_{}",
         ulid::Ulid::generate().to_string().to_lowercase()
@@ -146,17 +154,8 @@ pub async fn send_test_event(webhook: &crate::settings::BotWebhook) -> Result<u1
         "data": {"message": "A test event from handoff's setup wizard"},
     }))
     .expect("JSON serializes");
-    let timestamp = now.timestamp();
-    let response = crate::hubspot::http_client(Duration::from_secs(10))
-        .post(&webhook.url)
-        .header("content-type", "application/json")
-        .header("webhook-id", &id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header(
-            "webhook-signature",
-            signing::sign(&webhook.key, &id, timestamp, &body),
-        )
-        .body(body)
+    let http = crate::hubspot::http_client(Duration::from_secs(10));
+    let response = signed_post(&http, webhook, &id, body)
         .send()
         .await
         .map_err(|e| {

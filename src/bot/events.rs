@@ -73,7 +73,7 @@ impl EventLog {
         let Some(stored) = stored else {
             return Ok(None);
         };
-        match (self.settings.bot_webhook().is_some(), hubspot_message) {
+        match (self.settings.has_bot_webhook(), hubspot_message) {
             (true, _) => {
                 self.bot_outbox.enqueue(&OutboxItem::new(
                     session_id,

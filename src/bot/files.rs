@@ -7,7 +7,8 @@
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::settings::{Settings, constant_time_eq};
+use crate::secret::constant_time_eq;
+use crate::settings::Settings;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use futures_util::StreamExt;

@@ -339,22 +339,9 @@ impl SignedFile {
         }
     }
 
-    /// A MIME type from the extension, for the common kinds agents send.
+    /// A MIME type from the extension (the Files API does not give one).
     pub fn mime_type(&self) -> Option<&'static str> {
-        let ext = self.extension.as_deref()?.to_ascii_lowercase();
-        Some(match ext.as_str() {
-            "png" => "image/png",
-            "jpg" | "jpeg" => "image/jpeg",
-            "gif" => "image/gif",
-            "webp" => "image/webp",
-            "pdf" => "application/pdf",
-            "txt" => "text/plain",
-            "csv" => "text/csv",
-            "mp3" => "audio/mpeg",
-            "mp4" => "video/mp4",
-            "zip" => "application/zip",
-            _ => return None,
-        })
+        crate::media::mime_for_extension(self.extension.as_deref()?)
     }
 }
 

@@ -10,6 +10,16 @@ pub struct Composed {
     pub rich_text: String,
 }
 
+impl Composed {
+    /// Plain text, with its HTML made by escaping it.
+    pub fn plain(text: String) -> Composed {
+        Composed {
+            rich_text: escape_html(&text),
+            text,
+        }
+    }
+}
+
 pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {

@@ -63,13 +63,6 @@ struct AccessToken {
     expires_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// What the wizard's OAuth flow got from HubSpot for the portal the admin picked.
-#[derive(Debug)]
-pub struct Connected {
-    pub hub_id: Option<u64>,
-    pub scopes: Vec<String>,
-}
-
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
@@ -86,6 +79,39 @@ struct TokenError {
     status: Option<String>,
     message: Option<String>,
     error_description: Option<String>,
+}
+
+impl TokenError {
+    fn parse(body: &[u8]) -> TokenError {
+        serde_json::from_slice(body).unwrap_or_default()
+    }
+
+    /// HubSpot's reason: the legacy `status` (`BAD_CLIENT_SECRET`, …), else the RFC 6749
+    /// `error`.
+    fn code(&self) -> String {
+        self.status
+            .clone()
+            .or_else(|| self.error.clone())
+            .unwrap_or_default()
+    }
+
+    fn message(&self, status: reqwest::StatusCode) -> String {
+        self.error_description
+            .clone()
+            .or_else(|| self.message.clone())
+            .unwrap_or_else(|| format!("HTTP {status}"))
+    }
+}
+
+/// One call to the token endpoint; the answer's status and body.
+async fn post_token(
+    http: &reqwest::Client,
+    url: &str,
+    form: &[(&str, &str)],
+) -> Result<(reqwest::StatusCode, bytes::Bytes), reqwest::Error> {
+    let response = http.post(url).form(form).send().await?;
+    let status = response.status();
+    Ok((status, response.bytes().await.unwrap_or_default()))
 }
 
 pub struct TokenManager {
@@ -118,26 +144,22 @@ pub async fn check_refresh_token(
         ("client_secret", client_secret.expose()),
         ("refresh_token", refresh_token.expose()),
     ];
-    let response = http.post(&url).form(&form).send().await.map_err(|e| {
+    let (status, body) = post_token(http, &url, &form).await.map_err(|e| {
         format!(
             "the token endpoint cannot be reached: {}",
             super::client::transport_error(&e)
         )
     })?;
-    let status = response.status();
-    let body = response.bytes().await.unwrap_or_default();
     if status.is_success() {
         let parsed: TokenResponse = serde_json::from_slice(&body)
             .map_err(|e| format!("the token answer cannot be read: {e}"))?;
         return Ok(parsed.hub_id);
     }
-    let err: TokenError = serde_json::from_slice(&body).unwrap_or_default();
+    let err = TokenError::parse(&body);
     Err(format!(
         "HubSpot refused the credentials ({}): {}",
-        err.status
-            .or(err.error)
-            .unwrap_or_else(|| status.to_string()),
-        err.error_description.or(err.message).unwrap_or_default()
+        err.code(),
+        err.message(status)
     ))
 }
 
@@ -261,7 +283,12 @@ impl TokenManager {
     /// Trades an authorization code from HubSpot's consent page for tokens, stores the
     /// refresh token (flushed) and resumes work that waited for it. The error is a sentence
     /// for the operator: HubSpot's own message plus what it usually means.
-    pub async fn exchange_code(&self, code: &str, redirect_uri: &str) -> Result<Connected, String> {
+    /// Returns the portal id.
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+    ) -> Result<Option<u64>, String> {
         let credentials = self
             .credentials()
             .ok_or("the HubSpot app credentials are not set (step 2)")?;
@@ -280,12 +307,8 @@ impl TokenManager {
             )
         })?;
         if !status.is_success() {
-            let err: TokenError = serde_json::from_slice(&body).unwrap_or_default();
-            let message = err
-                .error_description
-                .or(err.message)
-                .unwrap_or_else(|| format!("HTTP {status}"));
-            let code = err.status.or(err.error).unwrap_or_default();
+            let err = TokenError::parse(&body);
+            let (code, message) = (err.code(), err.message(status));
             tracing::warn!(
                 status = status.as_u16(),
                 code,
@@ -322,20 +345,14 @@ impl TokenManager {
             hub_id = parsed.hub_id,
             "HubSpot connected through the wizard"
         );
-        Ok(Connected {
-            hub_id: parsed.hub_id,
-            scopes: parsed.scopes,
-        })
+        Ok(parsed.hub_id)
     }
 
-    /// One call to the token endpoint; the answer's status and body.
     async fn post_token(
         &self,
         form: &[(&str, &str)],
     ) -> Result<(reqwest::StatusCode, bytes::Bytes), reqwest::Error> {
-        let response = self.http.post(&self.token_url).form(form).send().await?;
-        let status = response.status();
-        Ok((status, response.bytes().await.unwrap_or_default()))
+        post_token(&self.http, &self.token_url, form).await
     }
 
     fn access_token_of(parsed: &TokenResponse, sent: Instant) -> AccessToken {
@@ -417,11 +434,8 @@ impl TokenManager {
             );
             return Ok(Self::access_token_of(&parsed, sent));
         }
-        let err: TokenError = serde_json::from_slice(&body).unwrap_or_default();
-        let message = err
-            .error_description
-            .or(err.message)
-            .unwrap_or_else(|| format!("HTTP {status}"));
+        let err = TokenError::parse(&body);
+        let message = err.message(status);
         let code = err.error.as_deref().unwrap_or("");
         let legacy = err.status.as_deref().unwrap_or("");
         tracing::warn!(

@@ -13,6 +13,8 @@ use crate::outbox::worker::{Deliver, Outcome};
 use crate::outbox::{Job, OutboxItem};
 use crate::store::{Session, SessionFailure, SessionStatus, Store, User, integration_thread_id};
 use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Downloads that fail for a passing reason are tried this often before the agent gets the
 /// link instead.
@@ -20,8 +22,6 @@ const MEDIA_ATTEMPTS: u32 = 3;
 
 /// The channel's declared `maxFileAttachmentCount`.
 const MAX_ATTACHMENTS: usize = super::provision::MAX_FILE_COUNT;
-use std::sync::Arc;
-use std::time::Duration;
 
 pub struct Publisher {
     pub hubspot: Arc<HubSpot>,
@@ -217,10 +217,6 @@ impl Publisher {
         content: &Content,
         attempts: u32,
     ) -> Result<(Composed, Vec<Value>), Stop> {
-        let plain = |text: String| Composed {
-            rich_text: compose::escape_html(&text),
-            text,
-        };
         let Some((kind, url, title)) = content.media() else {
             let Content::Location {
                 latitude,
@@ -229,7 +225,7 @@ impl Publisher {
                 title,
             } = content
             else {
-                return Ok((plain(content.summary()), vec![]));
+                return Ok((Composed::plain(content.summary()), vec![]));
             };
             let mut attachment =
                 json!({"type": "LOCATION", "latitude": latitude, "longitude": longitude});
@@ -239,14 +235,14 @@ impl Publisher {
             if let Some(t) = title {
                 attachment["name"] = json!(t);
             }
-            return Ok((plain(content.summary()), vec![attachment]));
+            return Ok((Composed::plain(content.summary()), vec![attachment]));
         };
         match self.attach(session, kind, url, title, attempts).await? {
-            Ok((name, attachment)) => Ok((plain(name), vec![attachment])),
+            Ok((name, attachment)) => Ok((Composed::plain(name), vec![attachment])),
             Err(reason) => {
                 tracing::info!(session = session.id, reason, "media sent as a link");
                 Ok((
-                    plain(format!(
+                    Composed::plain(format!(
                         "{}\n(handoff could not attach it: {reason})",
                         content.summary()
                     )),

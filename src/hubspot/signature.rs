@@ -5,7 +5,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 /// The v3 replay window, either way.
 pub const MAX_SKEW_MS: i64 = 5 * 60 * 1000;
@@ -68,10 +67,6 @@ pub fn v3(client_secret: &str, method: &str, uri: &str, body: &[u8], timestamp: 
     STANDARD.encode(mac.finalize().into_bytes())
 }
 
-pub fn same(expected: &str, given: &str) -> bool {
-    expected.len() == given.len() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
-}
-
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     #[error("no HubSpot signature")]
@@ -103,7 +98,7 @@ pub fn verify_v3(
     if now_ms.abs_diff(ts) > MAX_SKEW_MS.unsigned_abs() {
         return Err(Refused::Stale);
     }
-    if same(
+    if crate::secret::constant_time_eq(
         &v3(client_secret, method, uri, body, timestamp),
         signature.trim(),
     ) {

@@ -80,7 +80,7 @@ fn verify(
                 && header(req, "x-hubspot-signature-version")
                     .is_none_or(|v| v.eq_ignore_ascii_case("v1")) =>
         {
-            if signature::same(&signature::v1(secret.expose(), body), v1.trim()) {
+            if crate::secret::constant_time_eq(&signature::v1(secret.expose(), body), v1.trim()) {
                 Ok(())
             } else {
                 Err(refused(Refused::Mismatch))

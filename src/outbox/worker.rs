@@ -28,6 +28,18 @@ pub enum Outcome {
     Permanent(String),
 }
 
+impl Outcome {
+    /// Its name in the metrics.
+    fn name(&self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::Retry { .. } => "retry",
+            Outcome::Deferred { .. } => "deferred",
+            Outcome::Permanent(_) => "permanent",
+        }
+    }
+}
+
 /// A destination the worker delivers to.
 pub trait Deliver: Send + Sync + 'static {
     fn deliver(&self, item: &OutboxItem) -> impl Future<Output = Outcome> + Send;
@@ -131,16 +143,9 @@ async fn attempt<D: Deliver>(outbox: &Outbox, deliverer: &D, config: &WorkerConf
     let now = now_ms();
     let lane = claim.item.lane.as_str();
     let job = claim.item.job.name();
-    let destination = outbox.queue().name();
-    match &outcome {
-        Outcome::Delivered => {
-            let waited = Duration::from_millis((now - claim.item.enqueued_at).max(0) as u64);
-            crate::metrics::delivery(destination, "delivered", Some(waited));
-        }
-        Outcome::Deferred { .. } => crate::metrics::delivery(destination, "deferred", None),
-        Outcome::Permanent(_) => crate::metrics::delivery(destination, "permanent", None),
-        Outcome::Retry { .. } => crate::metrics::delivery(destination, "retry", None),
-    }
+    let waited = matches!(outcome, Outcome::Delivered)
+        .then(|| Duration::from_millis((now - claim.item.enqueued_at).max(0) as u64));
+    crate::metrics::delivery(outbox.queue().name(), outcome.name(), waited);
     let recorded = match outcome {
         Outcome::Delivered => outbox.complete(&claim),
         Outcome::Deferred { reason, after } => {

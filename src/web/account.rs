@@ -62,16 +62,15 @@ fn form_token(req: &HttpRequest) -> (String, bool) {
 }
 
 /// Renders a pre-login page, setting the form cookie when it is new.
-fn pre_login_page(
+fn pre_login_page<T: Template>(
     state: &AppState,
     req: &HttpRequest,
     status: StatusCode,
-    render: impl FnOnce(Layout) -> Result<HttpResponse, ApiError>,
     title: &str,
+    page: impl FnOnce(Layout) -> T,
 ) -> Result<HttpResponse, ApiError> {
     let (token, fresh) = form_token(req);
-    let mut response = render(Layout::plain(title, Some(&token)))?;
-    *response.status_mut() = status;
+    let mut response = page_with(status, &page(Layout::plain(title, Some(&token))))?;
     if fresh {
         response
             .add_cookie(&auth::form_cookie(&token, state.settings.is_https()))
@@ -103,23 +102,24 @@ async fn setup_form(
     } else {
         StatusCode::FORBIDDEN
     };
-    pre_login_page(
-        &state,
-        &req,
-        status,
-        |layout| {
-            page_with(
-                StatusCode::OK,
-                &SetupPage {
-                    layout,
-                    token,
-                    min_len: MIN_PASSWORD_LEN,
-                    error: None,
-                },
-            )
-        },
-        "Welcome to handoff",
-    )
+    setup_page(&state, &req, status, token, None)
+}
+
+fn setup_page(
+    state: &AppState,
+    req: &HttpRequest,
+    status: StatusCode,
+    token: Option<String>,
+    error: Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    pre_login_page(state, req, status, "Welcome to handoff", |layout| {
+        SetupPage {
+            layout,
+            token,
+            min_len: MIN_PASSWORD_LEN,
+            error,
+        }
+    })
 }
 
 async fn setup(
@@ -148,22 +148,12 @@ async fn setup(
             set_session(&state, &mut response, &session)?;
             Ok(response)
         }
-        Err(e) => pre_login_page(
+        Err(e) => setup_page(
             &state,
             &req,
             StatusCode::UNPROCESSABLE_ENTITY,
-            |layout| {
-                page_with(
-                    StatusCode::OK,
-                    &SetupPage {
-                        layout,
-                        token: Some(form.token),
-                        min_len: MIN_PASSWORD_LEN,
-                        error: Some(e.to_string()),
-                    },
-                )
-            },
-            "Welcome to handoff",
+            Some(form.token),
+            Some(e.to_string()),
         ),
     }
 }
@@ -186,13 +176,10 @@ fn login_page(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<HttpResponse, ApiError> {
-    pre_login_page(
-        state,
-        req,
-        status,
-        |layout| page_with(StatusCode::OK, &LoginPage { layout, error }),
-        "Log in",
-    )
+    pre_login_page(state, req, status, "Log in", |layout| LoginPage {
+        layout,
+        error,
+    })
 }
 
 async fn login_form(

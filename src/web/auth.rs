@@ -8,7 +8,7 @@
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::settings::constant_time_eq;
+use crate::secret::constant_time_eq;
 use crate::store::{Store, StoreError};
 use actix_web::cookie::{Cookie, SameSite, time};
 use actix_web::dev::Payload;

@@ -195,7 +195,7 @@ async fn callback(
         .exchange_code(&code, &state.settings.redirect_url())
         .await
     {
-        Ok(connected) => render(StatusCode::OK, None, next, connected.hub_id),
+        Ok(portal) => render(StatusCode::OK, None, next, portal),
         Err(message) => render(
             StatusCode::BAD_GATEWAY,
             Some(message),

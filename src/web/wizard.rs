@@ -71,9 +71,7 @@ async fn public_url_page(
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     // Pre-filled with what is known, else with the address this browser used.
-    let known = state.settings.locked("public_url").is_some()
-        || state.settings.saved().public_url.is_some();
-    let value = if known {
+    let value = if Step::PublicUrl.is_done(&state) {
         state.settings.public_base()
     } else {
         let info = req.connection_info();
