@@ -1,7 +1,7 @@
 //! A consistent copy of the store, taken from the running server (sled allows one process
 //! per database, so a second process cannot read it): every write holds the gate shared, a
 //! snapshot holds it exclusively while it copies everything into memory, so the copy is one
-//! moment; writers wait that long (about a tenth of a second per 100,000 records here).
+//! moment; writers wait while it copies (not measured yet).
 //!
 //! Format: `HANDOFF-BACKUP 1\n`, then per collection its type and name, then its rows
 //! (each a list of columns), every field a big-endian u32 length and the bytes; a row of
