@@ -39,6 +39,9 @@ api_routes![
     (POST, "/sessions/{id}/messages", send_message),
     (POST, "/sessions/{id}/stop", stop_session),
     (GET, "/events", list_events),
+    (PUT, "/webhook", super::webhook::register),
+    (GET, "/webhook", super::webhook::show),
+    (DELETE, "/webhook", super::webhook::remove),
     (GET, "/openapi.json", openapi),
 ];
 
@@ -98,6 +101,9 @@ fn user_json(user: &User) -> Value {
     }
     if let Some(p) = &user.phone {
         v["phone"] = json!(p);
+    }
+    if let Some(x) = &user.external_id {
+        v["externalId"] = json!(x);
     }
     v
 }

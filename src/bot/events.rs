@@ -57,6 +57,7 @@ impl EventLog {
         key: &str,
         hubspot_message: Option<HubSpotMessageRef>,
     ) -> Result<Option<Event>, StoreError> {
+        let external_id = self.store.session(session_id)?.and_then(|s| s.external_id);
         let _order = self.append_lock.lock();
         let stored = self.store.append_event(key, |seq| StoredEvent {
             seq,
@@ -64,6 +65,7 @@ impl EventLog {
                 id: event_id(key),
                 kind: kind.to_string(),
                 session_id: session_id.to_string(),
+                external_id,
                 created_at: Utc::now(),
                 data,
             },

@@ -21,6 +21,12 @@ pub fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
     Ok(key)
 }
 
+/// `whsec_` and 32 random bytes, base64: a fresh Standard Webhooks secret.
+pub fn new_secret() -> String {
+    let key: [u8; 32] = rand::random();
+    format!("whsec_{}", STANDARD.encode(key))
+}
+
 /// The `webhook-signature` header value for one delivery attempt.
 pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts any key length");
@@ -35,6 +41,13 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_secrets_are_valid_standard_webhooks_secrets() {
+        let secret = new_secret();
+        assert_eq!(decode_secret(&secret).unwrap().len(), 32);
+        assert_ne!(secret, new_secret());
+    }
 
     #[test]
     fn standard_webhooks_reference_vector() {

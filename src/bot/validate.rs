@@ -12,22 +12,43 @@ pub struct UserBody {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub picture_url: Option<String>,
+    pub external_id: Option<String>,
 }
 
-/// Validates a user and normalizes it: email trimmed, phone in E.164.
+/// The addresses Botpress makes up for users it has no email for (the HITL plugin's
+/// `<user>@no-reply.<bot>.botpress.com`, and the `.botpress.invalid` and `noemail.com`
+/// placeholders): they name nobody, so they must never create or match a CRM contact.
+pub fn is_made_up_email(email: &str) -> bool {
+    let email = email.to_ascii_lowercase();
+    let Some((_, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    (domain.starts_with("no-reply.") && domain.ends_with(".botpress.com"))
+        || domain.ends_with(".botpress.invalid")
+        || email == "anonymous@noemail.com"
+}
+
+/// Validates a user and normalizes it: email trimmed, phone in E.164. A made-up email
+/// counts as none; it still keys the user when the bot gave no `externalId`, so the same
+/// visitor stays one user.
 pub fn user(body: UserBody) -> Result<UserInput, ApiError> {
     let email = body
         .email
         .map(|e| e.trim().to_string())
         .filter(|e| !e.is_empty());
+    let (email, made_up) = match email {
+        Some(e) if is_made_up_email(&e) => (None, Some(e.to_ascii_lowercase())),
+        e => (e, None),
+    };
     let phone = body
         .phone
         .map(|p| p.trim().to_string())
         .filter(|p| !p.is_empty());
-    if email.is_none() && phone.is_none() {
+    let external_id = client_id("externalId", body.external_id)?.or(made_up);
+    if email.is_none() && phone.is_none() && external_id.is_none() {
         return Err(ApiError::invalid(
             "identity-required",
-            "a user needs an email or a phone number",
+            "a user needs an email, a phone number or an externalId",
         ));
     }
     if let Some(e) = &email
@@ -60,6 +81,7 @@ pub fn user(body: UserBody) -> Result<UserInput, ApiError> {
         email,
         phone,
         picture_url,
+        external_id,
     })
 }
 
@@ -169,5 +191,49 @@ mod tests {
         .unwrap();
         assert_eq!(ok.email.as_deref(), Some("jane@example.com"));
         assert_eq!(ok.name.as_deref(), Some("Jane"));
+    }
+
+    #[test]
+    fn anonymous_users_are_keyed_by_external_id_and_made_up_emails_are_none() {
+        let anonymous = user(UserBody {
+            name: Some("Visitor".into()),
+            external_id: Some("bp:user_1".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(anonymous.external_id.as_deref(), Some("bp:user_1"));
+        for fake in [
+            "user_01J@no-reply.bot-123.botpress.com",
+            "u1@My-Bot.botpress.invalid",
+            "Anonymous@NoEmail.com",
+        ] {
+            let u = user(UserBody {
+                email: Some(fake.into()),
+                ..Default::default()
+            })
+            .unwrap();
+            assert_eq!(u.email, None, "{fake}");
+            assert_eq!(u.external_id, Some(fake.to_ascii_lowercase()), "{fake}");
+            let u = user(UserBody {
+                email: Some(fake.into()),
+                external_id: Some("x1".into()),
+                ..Default::default()
+            })
+            .unwrap();
+            assert_eq!((u.email, u.external_id.as_deref()), (None, Some("x1")));
+        }
+        for real in [
+            "jane@botpress.com",
+            "jane@no-reply.example.com",
+            "someone@noemail.com",
+        ] {
+            assert!(!is_made_up_email(real), "{real}");
+        }
+        let err = user(UserBody {
+            external_id: Some(String::new()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(err.code, "invalid-id");
     }
 }

@@ -169,6 +169,7 @@ mod tests {
             email: Some("jane@example.com".into()),
             phone: None,
             picture_url: None,
+            external_id: None,
             created_at: now,
             updated_at: now,
         };

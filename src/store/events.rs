@@ -100,6 +100,7 @@ mod tests {
                     id: format!("evt_{key}"),
                     kind: "session.message".into(),
                     session_id: "ses_1".into(),
+                    external_id: None,
                     created_at: at,
                     data: serde_json::json!({}),
                 },

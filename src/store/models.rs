@@ -12,16 +12,24 @@ pub struct User {
     /// E.164.
     pub phone: Option<String>,
     pub picture_url: Option<String>,
+    /// The bot's own id for an anonymous user (no email, no phone).
+    #[serde(default)]
+    pub external_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl User {
-    /// Users are keyed by email when given, else by phone.
-    pub fn identity_key(email: Option<&str>, phone: Option<&str>) -> Option<String> {
+    /// Users are keyed by email when given, else by phone, else by the bot's `externalId`.
+    pub fn identity_key(
+        email: Option<&str>,
+        phone: Option<&str>,
+        external_id: Option<&str>,
+    ) -> Option<String> {
         email
             .map(|e| format!("email:{}", e.to_lowercase()))
             .or_else(|| phone.map(|p| format!("phone:{p}")))
+            .or_else(|| external_id.map(|x| format!("ext:{x}")))
     }
 }
 
@@ -128,6 +136,14 @@ pub struct Event {
     pub kind: String,
     #[serde(rename = "sessionId")]
     pub session_id: String,
+    /// The `externalId` the bot opened the session with, so it finds its own conversation
+    /// without a look-up.
+    #[serde(
+        rename = "externalId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub external_id: Option<String>,
     #[serde(rename = "createdAt", with = "rfc3339_millis")]
     pub created_at: DateTime<Utc>,
     pub data: serde_json::Value,
@@ -183,4 +199,7 @@ pub struct WizardSettings {
     pub bot_api_key_sha256: Option<String>,
     pub bot_webhook_url: Option<String>,
     pub bot_webhook_secret: Option<String>,
+    /// Set when the bot registered the webhook itself (`PUT /api/v1/webhook`), so the
+    /// wizard can say so.
+    pub bot_webhook_registered_at: Option<DateTime<Utc>>,
 }

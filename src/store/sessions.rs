@@ -20,6 +20,7 @@ pub struct UserInput {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub picture_url: Option<String>,
+    pub external_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,8 +102,12 @@ impl Store {
     /// and whether it was created.
     pub fn upsert_user(&self, input: &UserInput, now: DateTime<Utc>) -> Result<(User, bool)> {
         let _gate = self.write_gate();
-        let key = User::identity_key(input.email.as_deref(), input.phone.as_deref())
-            .expect("validated: email or phone");
+        let key = User::identity_key(
+            input.email.as_deref(),
+            input.phone.as_deref(),
+            input.external_id.as_deref(),
+        )
+        .expect("validated: email, phone or externalId");
         let fresh_id = format!("usr_{}", ulid::Ulid::generate());
         flatten((&self.users, &self.user_keys).transaction(|(users, keys)| {
             let existing: Option<User> = match keys.get(key.as_bytes())? {
@@ -116,6 +121,7 @@ impl Store {
                     user.email = input.email.clone().or(user.email);
                     user.phone = input.phone.clone().or(user.phone);
                     user.picture_url = input.picture_url.clone().or(user.picture_url);
+                    user.external_id = input.external_id.clone().or(user.external_id);
                     user.updated_at = now;
                     (user, false)
                 }
@@ -126,6 +132,7 @@ impl Store {
                         email: input.email.clone(),
                         phone: input.phone.clone(),
                         picture_url: input.picture_url.clone(),
+                        external_id: input.external_id.clone(),
                         created_at: now,
                         updated_at: now,
                     },
@@ -380,6 +387,17 @@ mod tests {
         let (u3, created) = store.upsert_user(&c, now).unwrap();
         assert!(created, "phone-only is its own identity");
         assert_ne!(u3.id, u1.id);
+        let anonymous = UserInput {
+            name: Some("Visitor".into()),
+            external_id: Some("bp-user-1".into()),
+            ..Default::default()
+        };
+        let (u4, created) = store.upsert_user(&anonymous, now).unwrap();
+        assert!(created);
+        let (u5, created) = store.upsert_user(&anonymous, now).unwrap();
+        assert!(!created, "the same externalId is the same user");
+        assert_eq!(u4.id, u5.id);
+        assert_eq!(u5.external_id.as_deref(), Some("bp-user-1"));
     }
 
     #[test]

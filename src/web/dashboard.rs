@@ -51,6 +51,11 @@ struct DashboardPage {
     sessions: Vec<SessionRow>,
     settings: Vec<SettingRow>,
     setup_complete: bool,
+    bot_webhook: Option<String>,
+    /// When the bot registered its webhook itself.
+    registered_at: Option<String>,
+    /// What the Botpress integration's `handoffUrl` is.
+    handoff_url: String,
 }
 
 struct DeadLetterRow {
@@ -88,6 +93,7 @@ fn time_ms(ms: i64) -> String {
 fn settings_rows(state: &AppState) -> Vec<SettingRow> {
     let s = &state.settings;
     let saved = s.saved();
+    let registered = super::wizard::registered_by_bot(state);
     WIZARD_KEYS
         .iter()
         .map(|&key| {
@@ -125,8 +131,14 @@ fn settings_rows(state: &AppState) -> Vec<SettingRow> {
                     .filter(|_| is_set || key == "public_url")
                     .unwrap_or_else(|| "—".into())
             };
+            let by_bot = registered
+                .as_ref()
+                .filter(|_| key.starts_with("bot.webhook_"));
             let source = match (locked, wizard_value.is_some()) {
                 (Some(source), _) => format!("locked: {source}"),
+                (None, true) if by_bot.is_some() => {
+                    format!("registered by the bot at {}", by_bot.unwrap())
+                }
                 (None, true) => "wizard".into(),
                 (None, false) if key == "public_url" => "default (listen address)".into(),
                 (None, false) => "not set".into(),
@@ -192,6 +204,9 @@ async fn dashboard(admin: Admin, state: web::Data<AppState>) -> Result<HttpRespo
         sessions,
         settings: settings_rows(&state),
         setup_complete: super::Step::Done.is_done(&state),
+        bot_webhook: state.settings.bot_webhook().map(|w| w.url),
+        registered_at: super::wizard::registered_by_bot(&state),
+        handoff_url: state.settings.public_base(),
     })
 }
 

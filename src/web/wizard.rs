@@ -12,7 +12,6 @@ use crate::settings::api_key_digest;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use base64::Engine;
 use serde::Deserialize;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -447,6 +446,10 @@ struct BotPage {
     api_key: Field,
     webhook_url: Field,
     webhook_secret: Field,
+    /// When the bot registered the webhook itself (`PUT /api/v1/webhook`).
+    registered_at: Option<String>,
+    /// What the Botpress integration's `handoffUrl` is.
+    handoff_url: String,
     /// Shown once, right after they were generated.
     new_key: Option<String>,
     new_secret: Option<String>,
@@ -482,6 +485,8 @@ fn bot_page_for(state: &AppState, csrf: &str) -> BotPage {
             "bot.webhook_secret",
             s.config().bot.webhook_secret.is_some() || saved.bot_webhook_secret.is_some(),
         ),
+        registered_at: registered_by_bot(state),
+        handoff_url: s.public_base(),
         new_key: None,
         new_secret: None,
         test_result: None,
@@ -489,17 +494,18 @@ fn bot_page_for(state: &AppState, csrf: &str) -> BotPage {
     }
 }
 
-async fn bot_page(admin: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    page(&bot_page_for(&state, &admin.csrf))
+/// "registered by the bot at …", when the webhook in use is the one the bot registered.
+pub(crate) fn registered_by_bot(state: &AppState) -> Option<String> {
+    let s = &state.settings;
+    if s.locked("bot.webhook_url").is_some() {
+        return None;
+    }
+    let at = s.saved().bot_webhook_registered_at?;
+    Some(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
-/// `whsec_` and 32 random bytes, base64: a Standard Webhooks secret.
-fn new_webhook_secret() -> String {
-    let key: [u8; 32] = rand::random();
-    format!(
-        "whsec_{}",
-        base64::engine::general_purpose::STANDARD.encode(key)
-    )
+async fn bot_page(admin: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    page(&bot_page_for(&state, &admin.csrf))
 }
 
 async fn save_bot(
@@ -532,8 +538,12 @@ async fn save_bot(
     let new_secret = (s.locked("bot.webhook_secret").is_none()
         && wants_secret
         && (form.new_secret.is_some() || saved.bot_webhook_secret.is_none()))
-    .then(new_webhook_secret);
+    .then(crate::bot::signing::new_secret);
     s.update(|w| {
+        if w.bot_webhook_url != webhook_url {
+            // Typed by the admin: no longer the one the bot registered.
+            w.bot_webhook_registered_at = None;
+        }
         w.bot_webhook_url = webhook_url;
         if let Some(key) = &new_key {
             w.bot_api_key_sha256 = Some(api_key_digest(key));
@@ -622,14 +632,5 @@ mod tests {
         ] {
             assert!(base_url(bad).is_none(), "{bad}");
         }
-    }
-
-    #[test]
-    fn generated_secrets_are_valid_standard_webhooks_secrets() {
-        let secret = new_webhook_secret();
-        assert_eq!(
-            crate::bot::signing::decode_secret(&secret).unwrap().len(),
-            32
-        );
     }
 }

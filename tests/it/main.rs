@@ -15,6 +15,7 @@ mod metrics;
 mod openapi;
 mod outbox_props;
 mod provisioning;
+mod registration;
 mod sessions;
 mod tls;
 mod webhooks;

@@ -42,6 +42,7 @@ async fn the_document_and_the_routes_agree() {
             "/sessions" => Some(json!({"user": {"email": "cy@example.com"}})),
             "/sessions/{id}/messages" => Some(json!({"type": "text", "payload": {"text": "hi"}})),
             "/sessions/{id}/stop" => Some(json!({"reason": "done"})),
+            "/webhook" if method == "PUT" => Some(json!({"url": "https://bot.example.com/events"})),
             _ => None,
         };
         let mut request = reqwest::Client::new()

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-async fn thread_of(
+pub(crate) async fn thread_of(
     fake: &FakeHubSpot,
     handoff: &Handoff,
     session: &str,
@@ -28,7 +28,7 @@ fn thread_by_id(fake: &FakeHubSpot, session: &Value) -> Option<Thread> {
     fake.threads().into_iter().find(|t| t.id == id)
 }
 
-fn texts(thread: &Thread) -> Vec<String> {
+pub(crate) fn texts(thread: &Thread) -> Vec<String> {
     thread
         .messages
         .iter()

@@ -1,0 +1,122 @@
+//! `/api/v1/webhook`: the bot says where its events go. The Botpress integration calls this
+//! from `register`, because only Botpress knows the installation's webhook URL. Every
+//! registration gets a fresh signing secret, answered once and kept in the store.
+
+use super::api::BotAuth;
+use super::signing;
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::settings::Settings;
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Deserialize)]
+pub struct WebhookBody {
+    url: String,
+}
+
+/// The longest webhook URL accepted; Botpress's are about 70 characters.
+const MAX_URL: usize = 2048;
+
+/// A value set in handoff's configuration wins over the bot's: refuse, naming the key.
+fn ensure_unlocked(settings: &Settings) -> Result<(), ApiError> {
+    for key in ["bot.webhook_url", "bot.webhook_secret"] {
+        if let Some(source) = settings.locked(key) {
+            return Err(ApiError::conflict(
+                "webhook-locked",
+                format!("`{key}` is set in handoff's {source}; change it there"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An http(s) URL with a host, no credentials and no fragment.
+fn checked_url(raw: &str) -> Result<String, ApiError> {
+    let raw = raw.trim();
+    let ok = raw.len() <= MAX_URL
+        && url::Url::parse(raw).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https")
+                && u.host_str().is_some()
+                && u.username().is_empty()
+                && u.password().is_none()
+                && u.fragment().is_none()
+        });
+    if !ok {
+        return Err(ApiError::invalid(
+            "invalid-url",
+            format!(
+                "url must be an http(s) URL of at most {MAX_URL} characters, without credentials or fragment"
+            ),
+        ));
+    }
+    Ok(raw.to_string())
+}
+
+/// `PUT /api/v1/webhook {url}` → `{url, secret}`.
+pub async fn register(
+    _: BotAuth,
+    state: web::Data<AppState>,
+    body: web::Json<WebhookBody>,
+) -> Result<HttpResponse, ApiError> {
+    ensure_unlocked(&state.settings)?;
+    let url = checked_url(&body.url)?;
+    let secret = signing::new_secret();
+    state
+        .settings
+        .update(|w| {
+            w.bot_webhook_url = Some(url.clone());
+            w.bot_webhook_secret = Some(secret.clone());
+            w.bot_webhook_registered_at = Some(Utc::now());
+        })
+        .await?;
+    tracing::info!("the bot registered its webhook");
+    Ok(HttpResponse::Ok().json(json!({"url": url, "secret": secret})))
+}
+
+/// `GET /api/v1/webhook` → `{url}` (`null` when events are only in the feed).
+pub async fn show(_: BotAuth, state: web::Data<AppState>) -> HttpResponse {
+    let url = state.settings.bot_webhook().map(|w| w.url);
+    HttpResponse::Ok().json(json!({"url": url}))
+}
+
+/// `DELETE /api/v1/webhook` → 204: events are then only in the feed.
+pub async fn remove(_: BotAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    ensure_unlocked(&state.settings)?;
+    state
+        .settings
+        .update(|w| {
+            w.bot_webhook_url = None;
+            w.bot_webhook_secret = None;
+            w.bot_webhook_registered_at = None;
+        })
+        .await?;
+    tracing::info!("the bot removed its webhook");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_urls_are_plain_http_addresses() {
+        assert_eq!(
+            checked_url(" https://webhook.botpress.cloud/abc ").unwrap(),
+            "https://webhook.botpress.cloud/abc"
+        );
+        assert!(checked_url("http://127.0.0.1:9/hook?x=1").is_ok());
+        for bad in [
+            "",
+            "webhook.botpress.cloud/abc",
+            "ftp://h/x",
+            "https://user:pw@h/x",
+            "https://h/x#frag",
+        ] {
+            assert!(checked_url(bad).is_err(), "{bad}");
+        }
+        assert!(checked_url(&format!("https://h/{}", "a".repeat(MAX_URL))).is_err());
+    }
+}
