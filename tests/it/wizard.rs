@@ -387,3 +387,50 @@ fn dead_letter_ids(body: &str) -> Vec<u64> {
         .filter_map(|id| id.parse().ok())
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_the_bot_registered_is_shown_as_such() {
+    let (_fake, bot, _dir, handoff, mut b, key) = set_up().await;
+    let page = b.get("/wizard/bot").await;
+    assert!(page.body.contains("id=\"botpress\""), "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!("<code id=\"handoff-url\">{}</code>", handoff.url))
+    );
+    assert!(!page.body.contains("registered-by-bot"));
+
+    let response = reqwest::Client::new()
+        .put(format!("{}/api/v1/webhook", handoff.url))
+        .bearer_auth(&key)
+        .json(&json!({"url": "https://webhook.botpress.cloud/wh_1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let page = b.get("/wizard/bot").await;
+    assert!(
+        page.body.contains("Registered by the bot at 20"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("https://webhook.botpress.cloud/wh_1"));
+    let dashboard = b.get("/admin").await;
+    assert!(
+        dashboard.body.contains("registered by the bot at 20"),
+        "{}",
+        dashboard.body
+    );
+    assert!(
+        dashboard
+            .body
+            .contains(&format!("<code>{}</code>", handoff.url))
+    );
+
+    // The admin types a URL: it is no longer the bot's.
+    let saved = b
+        .submit("/wizard/bot", "/wizard/bot", &[("webhook_url", &bot.url())])
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert!(!saved.body.contains("registered-by-bot"));
+    assert!(!b.get("/admin").await.body.contains("registered by the bot"));
+}
