@@ -1,0 +1,16 @@
+/* eslint-disable */
+/* tslint:disable */
+// This file is generated. Do not edit it manually.
+// Vendored by hand for hitl@2.1.0 (the layout `bp add interface:hitl@2.1.0` writes); refresh with a Botpress CLI.
+
+import { z } from '@botpress/sdk'
+export const input = {
+  schema: z
+    .object({
+      conversationId: z
+        .string()
+        .title('HITL session ID')
+        .describe('ID of the Botpress conversation representing the HITL session'),
+    })
+    .catchall(z.never()),
+}
