@@ -4,6 +4,7 @@ mod support;
 
 mod admin;
 mod bad_input;
+mod botpress;
 mod browser;
 mod chaos;
 mod commands;

@@ -1,4 +1,5 @@
 pub mod binary;
+pub mod botpress;
 pub mod fake_bot;
 pub mod fake_hubspot;
 pub mod harness;
