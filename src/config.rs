@@ -41,6 +41,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub media: MediaConfig,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
     /// Where each value the wizard could also set came from (`file …` or `environment`),
     /// for showing it locked. Filled by [`Config::from_figment`].
     #[serde(skip)]
@@ -134,6 +135,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             media: MediaConfig::default(),
             log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
             sources: BTreeMap::new(),
         }
     }
@@ -175,6 +177,14 @@ pub enum LogFormat {
     Text,
     /// JSON lines.
     Json,
+}
+
+/// `/metrics`: open by default (it holds counts only); a token for operators who expose
+/// the port.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub token: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -332,6 +342,14 @@ impl Config {
         }
         if self.store.cache_capacity_mb == 0 {
             return Err(invalid("store.cache_capacity_mb", "must be at least 1"));
+        }
+        if self
+            .metrics
+            .token
+            .as_ref()
+            .is_some_and(|t| t.expose().len() < 16)
+        {
+            return Err(invalid("metrics.token", "must be at least 16 characters"));
         }
         Ok(())
     }

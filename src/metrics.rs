@@ -5,6 +5,8 @@
 //! record without anything threaded through them. No label carries an id or a message body.
 
 use crate::app::AppState;
+use crate::error::ApiError;
+use crate::secret::constant_time_eq;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::{HttpMessage, HttpResponse, web};
 use parking_lot::Mutex;
@@ -58,24 +60,15 @@ pub fn delivery(destination: &'static str, outcome: &'static str, latency: Optio
 /// could be anything, never becomes a label.
 pub struct Unmatched;
 
-/// The route a handled request took, from its path with each path parameter's value put
-/// back as `{name}`: cheap, where asking actix for the pattern matches the route table again.
+/// The route pattern a handled request matched (`/api/v1/sessions/{id}`), or `unmatched`.
+/// actix records which resource matched while routing, so asking for its pattern walks
+/// that recorded path, not the route table; and a pattern never holds a request's own
+/// text, so the series are bounded by the routes whatever the traffic.
 fn route_label(req: &actix_web::HttpRequest) -> String {
     if req.extensions().get::<Unmatched>().is_some() {
         return "unmatched".into();
     }
-    let params = req.match_info();
-    req.path()
-        .split('/')
-        .map(|segment| {
-            params
-                .iter()
-                .find(|(_, value)| *value == segment && !segment.is_empty())
-                .map(|(name, _)| format!("{{{name}}}"))
-                .unwrap_or_else(|| segment.to_string())
-        })
-        .collect::<Vec<_>>()
-        .join("/")
+    req.match_pattern().unwrap_or_else(|| "unmatched".into())
 }
 
 /// Counts every request by its route (not its path, so ids make no new series).
@@ -244,8 +237,20 @@ pub fn render(state: &AppState) -> String {
     out
 }
 
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
+/// `GET /metrics`; with `metrics.token` set, only for `Authorization: Bearer <token>`.
+async fn metrics(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(token) = &state.config.metrics.token {
+        let given = crate::bot::api::bearer_token(&req).unwrap_or_default();
+        if !constant_time_eq(token.expose(), given) {
+            return Err(ApiError::unauthorized(
+                "metrics.token is set: send `Authorization: Bearer <token>`",
+            ));
+        }
+    }
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(render(&state))
+        .body(render(&state)))
 }

@@ -82,3 +82,66 @@ async fn metrics_count_requests_deliveries_and_queues() {
             >= 1.0
     );
 }
+
+fn request_series(text: &str) -> usize {
+    text.lines()
+        .filter(|l| l.starts_with("handoff_http_requests_total{"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_encoded_paths_make_no_new_series() {
+    use futures_util::StreamExt;
+    let (_fake, _dir, h) = connected(FakeConfig::default()).await;
+    let http = reqwest::Client::new();
+    let scrape = || async {
+        let text = reqwest::get(format!("{}/metrics", h.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        (request_series(&text), text.len())
+    };
+    let (before, _) = scrape().await;
+    futures_util::stream::iter(0..5000)
+        .map(|i| {
+            let http = http.clone();
+            // Percent-encoded ids: actix decodes the match value, so the raw path differs.
+            let path = match i % 3 {
+                0 => format!("/api/v1/sessions/%41{i:x}z"),
+                1 => format!("/api/v1/sessions/%41{i:x}/messages"),
+                _ => format!("/no-such-%41{i:x}"),
+            };
+            let url = format!("{}{path}", h.url);
+            async move { http.get(url).send().await.unwrap().status().as_u16() }
+        })
+        .buffer_unordered(16)
+        .for_each(|_| async {})
+        .await;
+    let (after, size) = scrape().await;
+    // Other tests in this process add their own (bounded) series; 5000 paths add at most a
+    // few: each route pattern and `unmatched`, by status.
+    assert!(after - before <= 6, "{before} -> {after} series");
+    assert!(size < 64 * 1024, "/metrics is {size} bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metrics_token_guards_the_endpoint() {
+    use crate::support::fake_hubspot::FakeHubSpot;
+    use crate::support::harness::{Handoff, config};
+    let fake = FakeHubSpot::start(FakeConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&fake, dir.path());
+    c.metrics.token = Some(handoff::secret::Secret::new("metrics-token-0123456789"));
+    let h = Handoff::start(c).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/metrics", h.url);
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 401);
+    let wrong = http.get(&url).bearer_auth("metrics-token-0123456780");
+    assert_eq!(wrong.send().await.unwrap().status(), 401);
+    let right = http.get(&url).bearer_auth("metrics-token-0123456789");
+    let response = right.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("handoff_ready"));
+}
