@@ -116,7 +116,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         &config.hubspot.api_base,
         config.hubspot.rate_limit_per_10s,
         store.clone(),
-    ));
+    )?);
     let settings = Arc::new(Settings::load(config.clone(), store.clone())?);
     apply_credentials(&settings, &hubspot)?;
     let provision = Arc::new(ProvisionState::default());

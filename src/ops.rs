@@ -70,17 +70,17 @@ pub fn not_ready_reasons(state: &AppState) -> Vec<(&'static str, String)> {
         None => {}
     }
     match state.provision.status() {
-        ProvisionStatus::Ready(p) => {
-            if state.store.account_purged(&p.account_id).unwrap_or(false) {
-                reasons.push((
-                    "channel-account-purged",
-                    format!(
-                        "HubSpot deleted channel account {}; connect the inbox again",
-                        p.account_id
-                    ),
-                ));
-            }
-        }
+        ProvisionStatus::Ready(p) => match state.store.account_purged(&p.account_id) {
+            Ok(false) => {}
+            Ok(true) => reasons.push((
+                "channel-account-purged",
+                format!(
+                    "HubSpot deleted channel account {}; connect the inbox again",
+                    p.account_id
+                ),
+            )),
+            Err(e) => reasons.push(("store-unavailable", format!("the store failed: {e}"))),
+        },
         ProvisionStatus::Waiting if state.settings.inbox_id().is_none() => {
             reasons.push(("channel-not-provisioned", "no inbox is chosen yet".into()))
         }

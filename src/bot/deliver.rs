@@ -124,7 +124,14 @@ impl Deliver for BotDeliverer {
         let Job::DeliverEvent { seq } = item.job else {
             return;
         };
-        if let Ok(Some(stored)) = self.store.event(seq)
+        let stored = match self.store.event(seq) {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::error!(error = %e, seq, "cannot read the dead-lettered event to report it FAILED");
+                return;
+            }
+        };
+        if let Some(stored) = stored
             && let Some(message) = &stored.hubspot_message
             && let Err(e) = self.events.report_message_status(
                 &item.lane,

@@ -165,16 +165,16 @@ impl HubSpot {
         api_base: &str,
         rate_limit_per_10s: u32,
         store: crate::store::Store,
-    ) -> Self {
+    ) -> Result<Self, crate::store::StoreError> {
         let api_base = api_base.trim_end_matches('/').to_string();
-        HubSpot {
-            tokens: TokenManager::new(http.clone(), &api_base, store),
+        Ok(HubSpot {
+            tokens: TokenManager::new(http.clone(), &api_base, store)?,
             limiter: RateLimiter::new(rate_limit_per_10s, super::ratelimit::WINDOW),
             search_limiter: RateLimiter::new(4, Duration::from_secs(1)),
             http,
             api_base,
             developer: RwLock::new(None),
-        }
+        })
     }
 
     pub fn set_developer(&self, developer: DeveloperCredentials) {

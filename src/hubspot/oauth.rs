@@ -171,9 +171,15 @@ pub fn fingerprint(token: &str) -> String {
 }
 
 impl TokenManager {
-    pub fn new(http: reqwest::Client, api_base: &str, store: Store) -> Self {
-        let stored = Stored::of(store.oauth_state().ok().flatten().as_ref());
-        TokenManager {
+    /// Fails when the store cannot say what it holds: guessing "nothing" would fall back to
+    /// the configured refresh token after HubSpot rotated it.
+    pub fn new(
+        http: reqwest::Client,
+        api_base: &str,
+        store: Store,
+    ) -> Result<Self, crate::store::StoreError> {
+        let stored = Stored::of(store.oauth_state()?.as_ref());
+        Ok(TokenManager {
             http,
             token_url: format!("{}/oauth/v1/token", api_base.trim_end_matches('/')),
             store,
@@ -182,7 +188,7 @@ impl TokenManager {
             refused: Mutex::new(None),
             stored: RwLock::new(stored),
             changed: Notify::new(),
-        }
+        })
     }
 
     /// Stores the OAuth state and keeps the in-memory view in step.

@@ -148,10 +148,12 @@ async fn receive(
                 state.store.session_of_hubspot_thread(thread_id)?
             }
         };
-        // Threads that are not handoff's are acknowledged and ignored.
-        let Some(session) = session.filter(|s| state.store.has_session(s).unwrap_or(false)) else {
+        // Threads that are not handoff's are acknowledged and ignored; a store that cannot
+        // say answers 503, so HubSpot retries rather than the event being dropped.
+        let Some(session) = session else { continue };
+        if !state.store.has_session(&session)? {
             continue;
-        };
+        }
         let key = dedupe_key(&raw, &parsed);
         let stored = json!({"source": source, "event": raw});
         if state.store.accept_inbound(&session, &key, &stored, now)? {

@@ -30,6 +30,7 @@ impl Store {
     }
 
     pub fn session_of_hubspot_thread(&self, thread_id: &str) -> Result<Option<String>> {
+        self.injected()?;
         Ok(self
             .thread_index
             .get(format!("hs:{thread_id}"))?

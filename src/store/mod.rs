@@ -41,6 +41,9 @@ pub enum StoreError {
     Schema(String),
     #[error("cannot prepare the data directory {path}: {error}")]
     DataDir { path: String, error: std::io::Error },
+    /// Only from [`Store::fail_lookups`], which tests use to see a store failure answered.
+    #[error("injected lookup failure")]
+    Injected,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -74,6 +77,8 @@ pub struct Store {
     queued: Arc<[AtomicUsize; Queue::ALL.len()]>,
     /// Shared by writes, exclusive for a backup (see `backup`).
     gate: Arc<parking_lot::RwLock<()>>,
+    /// Set by tests through [`Store::fail_lookups`]: session look-ups then fail.
+    lookups_fail: Arc<std::sync::atomic::AtomicBool>,
 }
 
 const SESSION_LOCKS: usize = 64;
@@ -112,6 +117,7 @@ impl Store {
             session_locks: Arc::new(std::array::from_fn(|_| Mutex::new(()))),
             queued: Arc::new(std::array::from_fn(|_| AtomicUsize::new(0))),
             gate: Arc::new(parking_lot::RwLock::new(())),
+            lookups_fail: Arc::default(),
             db,
         };
         for queue in Queue::ALL {
@@ -119,6 +125,20 @@ impl Store {
         }
         store.check_schema()?;
         Ok(store)
+    }
+
+    /// Makes session and thread look-ups fail (or work again): a store failure that tests
+    /// can cause, to check it is answered with a 5xx and never taken for "not found".
+    #[doc(hidden)]
+    pub fn fail_lookups(&self, on: bool) {
+        self.lookups_fail.store(on, Ordering::Relaxed);
+    }
+
+    fn injected(&self) -> Result<()> {
+        if self.lookups_fail.load(Ordering::Relaxed) {
+            return Err(StoreError::Injected);
+        }
+        Ok(())
     }
 
     fn check_schema(&self) -> Result<()> {
@@ -274,6 +294,7 @@ impl Store {
     }
 
     pub fn account_purged(&self, account_id: &str) -> Result<bool> {
+        self.injected()?;
         Ok(get_json::<bool>(
             &self.settings,
             format!("hubspot.account_purged.{account_id}"),

@@ -150,6 +150,7 @@ impl Store {
     }
 
     pub fn has_session(&self, id: &str) -> Result<bool> {
+        self.injected()?;
         Ok(self.sessions.contains_key(id)?)
     }
 

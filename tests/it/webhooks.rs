@@ -620,3 +620,31 @@ async fn the_bots_retry_after_is_honoured() {
         "Retry-After: 2 was not honoured ({gap:?})"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_failure_on_the_webhook_is_a_5xx_so_hubspot_retries() {
+    let w = world().await;
+    let (session, thread) = w.session("storefail@example.com").await;
+    let store = w.handoff.running.as_ref().unwrap().state.store.clone();
+    // Every attempt while the store fails is refused, and nothing is acknowledged.
+    w.fake.set_webhook_retries(2, Duration::from_millis(20));
+    store.fail_lookups(true);
+    let (_, refused) = w.fake.agent_reply(&thread, AGENT, "lost?", &[]).await;
+    let assigned = w.fake.assign(&thread, AGENT).await;
+    let (status, ready) = w.handoff.get("/readyz").await;
+    store.fail_lookups(false);
+    assert_eq!(refused.attempts, vec![Some(503), Some(503)]);
+    assert!(!refused.delivered && !assigned.delivered);
+    assert_eq!(assigned.attempts, vec![Some(503), Some(503)]);
+    assert_eq!(status, 503);
+    assert!(
+        ready["reasons"].to_string().contains("store-unavailable"),
+        "{ready}"
+    );
+    // HubSpot's next delivery of the same events gets through.
+    let (_, again) = w.fake.agent_reply(&thread, AGENT, "not lost", &[]).await;
+    assert!(again.delivered);
+    let kinds = w.wait_kinds(&session, 2).await;
+    assert_eq!(kinds, ["session.opened", "session.message"]);
+    assert_eq!(w.events_for(&session)[1]["data"]["text"], "not lost");
+}
