@@ -39,6 +39,14 @@ fn refused(reason: Refused) -> ApiError {
     ApiError::unauthorized(format!("HubSpot signature refused: {reason}"))
 }
 
+/// Which signature a request carried.
+#[derive(Debug, PartialEq)]
+enum Signed {
+    V3,
+    /// v1 signs only the body, so it says nothing about when it was sent.
+    V1,
+}
+
 /// Custom-channel events (objects) need v3; app webhooks (arrays) are checked with v3 when
 /// it is present, else v1.
 fn verify(
@@ -46,7 +54,7 @@ fn verify(
     state: &AppState,
     body: &[u8],
     is_array: bool,
-) -> Result<(), ApiError> {
+) -> Result<Signed, ApiError> {
     let secret = state
         .hubspot
         .tokens
@@ -72,6 +80,7 @@ fn verify(
             v3,
             Utc::now().timestamp_millis(),
         )
+        .map(|()| Signed::V3)
         .map_err(refused);
     }
     match header(req, "x-hubspot-signature") {
@@ -81,12 +90,28 @@ fn verify(
                     .is_none_or(|v| v.eq_ignore_ascii_case("v1")) =>
         {
             if crate::secret::constant_time_eq(&signature::v1(secret.expose(), body), v1.trim()) {
-                Ok(())
+                Ok(Signed::V1)
             } else {
                 Err(refused(Refused::Mismatch))
             }
         }
         _ => Err(refused(Refused::Missing)),
+    }
+}
+
+/// A v1-only body is accepted only when every event happened within the 5 minutes v3
+/// allows: otherwise a captured body could be replayed once its replay marker is gone.
+fn check_v1_fresh(events: &[(&'static str, Value, Parsed)], now_ms: i64) -> Result<(), ApiError> {
+    let fresh = |event: &Value| {
+        event
+            .get("occurredAt")
+            .and_then(Value::as_i64)
+            .is_some_and(|at| now_ms.abs_diff(at) <= signature::MAX_SKEW_MS.unsigned_abs())
+    };
+    if events.iter().all(|(_, raw, _)| fresh(raw)) {
+        Ok(())
+    } else {
+        Err(refused(Refused::Stale))
     }
 }
 
@@ -118,9 +143,12 @@ async fn receive(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload).await?;
     let is_array = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
-    verify(&req, &state, &body, is_array)?;
+    let signed = verify(&req, &state, &body, is_array)?;
     let events = parse_body(&body)?;
     let now = Utc::now();
+    if signed == Signed::V1 {
+        check_v1_fresh(&events, now.timestamp_millis())?;
+    }
     let mut accepted = 0;
     let mut lanes = Vec::new();
     for (source, raw, parsed) in events {

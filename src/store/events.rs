@@ -74,11 +74,14 @@ impl Store {
         let cutoff_ms = cutoff.timestamp_millis();
         for entry in self.inbound_seen.iter() {
             let (k, v) = entry?;
-            // Markers hold their acceptance time (unix ms); old ones without it are kept.
-            let at = <[u8; 8]>::try_from(v.as_ref())
-                .map(i64::from_be_bytes)
-                .unwrap_or(i64::MAX);
-            if at < cutoff_ms {
+            // A marker stays while its session exists, so a captured webhook can never be
+            // accepted again for it; markers without a session go by age alone.
+            let (at, session) = super::inbound::read_marker(&v);
+            let session_gone = match session {
+                Some(id) => !self.sessions.contains_key(id)?,
+                None => true,
+            };
+            if at < cutoff_ms && session_gone {
                 self.inbound_seen.remove(k)?;
             }
         }
@@ -144,6 +147,49 @@ mod tests {
         assert!(
             store
                 .accept_inbound("ses_1", "in-old", &serde_json::json!({}), now)
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn replay_markers_live_as_long_as_their_session() {
+        use crate::store::{NewSession, SessionOutcome};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 8).unwrap();
+        let now = Utc::now();
+        let old = now - TimeDelta::days(30);
+        let new = NewSession {
+            user_id: "usr_1".into(),
+            title: None,
+            description: None,
+            external_id: None,
+            idempotency_key: None,
+            history: vec![],
+        };
+        let SessionOutcome::Created(session) = store.create_session(&new, old).unwrap() else {
+            panic!("created")
+        };
+        let json = serde_json::json!({});
+        assert!(
+            store
+                .accept_inbound(&session.id, "kept", &json, old)
+                .unwrap()
+        );
+        assert!(
+            store
+                .accept_inbound("ses_gone", "pruned", &json, old)
+                .unwrap()
+        );
+        store.prune_events(now - TimeDelta::days(7)).unwrap();
+        assert!(
+            !store
+                .accept_inbound(&session.id, "kept", &json, now)
+                .unwrap(),
+            "the session exists, so its old event is still a replay"
+        );
+        assert!(
+            store
+                .accept_inbound("ses_gone", "pruned", &json, now)
                 .unwrap()
         );
     }

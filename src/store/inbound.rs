@@ -62,9 +62,27 @@ impl Store {
             &OutboxItem::new(session_id, job, now.timestamp_millis()),
         )?;
         self.inbound_seen
-            .insert(key, &now.timestamp_millis().to_be_bytes())?;
+            .insert(key, seen_marker(now.timestamp_millis(), session_id))?;
         Ok(true)
     }
+}
+
+/// A replay marker's value: when it was accepted (unix ms, big-endian) and its session, so
+/// the marker lives as long as the session does.
+fn seen_marker(at_ms: i64, session_id: &str) -> Vec<u8> {
+    let mut v = at_ms.to_be_bytes().to_vec();
+    v.extend_from_slice(session_id.as_bytes());
+    v
+}
+
+/// A marker's acceptance time and session (none in markers written before sessions were
+/// recorded; unreadable ones count as new, so they are kept).
+pub(super) fn read_marker(v: &[u8]) -> (i64, Option<&str>) {
+    let Some((at, session)) = v.split_first_chunk::<8>() else {
+        return (i64::MAX, None);
+    };
+    let session = std::str::from_utf8(session).ok().filter(|s| !s.is_empty());
+    (i64::from_be_bytes(*at), session)
 }
 
 #[cfg(test)]

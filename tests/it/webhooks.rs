@@ -648,3 +648,57 @@ async fn a_store_failure_on_the_webhook_is_a_5xx_so_hubspot_retries() {
     assert_eq!(kinds, ["session.opened", "session.message"]);
     assert_eq!(w.events_for(&session)[1]["data"]["text"], "not lost");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v1_only_body_is_accepted_only_while_its_events_are_fresh() {
+    let w = world().await;
+    let (session, thread) = w.session("replay@example.com").await;
+    let url = format!("{}/webhooks/hubspot", w.handoff.url);
+    let now = chrono::Utc::now().timestamp_millis();
+    let post = |occurred_at: Option<i64>| {
+        let mut event = json!({"subscriptionType": "conversation.propertyChange",
+            "objectId": thread.parse::<u64>().unwrap(), "propertyName": "status",
+            "propertyValue": "CLOSED"});
+        if let Some(at) = occurred_at {
+            event["occurredAt"] = json!(at);
+        }
+        let body = json!([event]).to_string();
+        w.handoff
+            .http
+            .post(&url)
+            .header(
+                "x-hubspot-signature",
+                signature::v1(FakeHubSpot::CLIENT_SECRET, body.as_bytes()),
+            )
+            .body(body)
+            .send()
+    };
+    // A week-old capture, one without a time, and one from the future are replays.
+    for at in [
+        Some(now - 7 * 24 * 3600 * 1000 - 1),
+        None,
+        Some(now + 6 * 60 * 1000),
+    ] {
+        let resp = post(at).await.unwrap();
+        assert_eq!(resp.status(), 401, "{at:?}");
+        let body: Value = resp.json().await.unwrap();
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("5 minutes"),
+            "{body}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        w.kinds(&session),
+        ["session.opened"],
+        "nothing was accepted"
+    );
+    assert_eq!(post(Some(now - 60_000)).await.unwrap().status(), 200);
+    assert_eq!(
+        w.wait_kinds(&session, 2).await,
+        ["session.opened", "session.closed"]
+    );
+}
