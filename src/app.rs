@@ -189,7 +189,11 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
             worker_config.clone(),
             shutdown_rx.clone(),
         )),
-        tokio::spawn(prune_events(store.clone(), shutdown_rx.clone())),
+        tokio::spawn(prune(
+            store.clone(),
+            config.store.retention,
+            shutdown_rx.clone(),
+        )),
         tokio::spawn(worker::run(
             bot_outbox,
             Arc::new(BotDeliverer {
@@ -258,12 +262,23 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
 /// Events are kept at least 7 days; older ones are pruned hourly.
 const EVENT_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(7);
 
-async fn prune_events(store: Store, mut shutdown: watch::Receiver<bool>) {
+/// Hourly: events older than 7 days, then sessions ended longer ago than `retention`.
+async fn prune(store: Store, retention: Duration, mut shutdown: watch::Receiver<bool>) {
+    let retention = chrono::TimeDelta::from_std(retention).unwrap_or(chrono::TimeDelta::MAX);
     loop {
-        match store.prune_events(chrono::Utc::now() - EVENT_RETENTION) {
+        let now = chrono::Utc::now();
+        match store.prune_events(now - EVENT_RETENTION) {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "old events pruned"),
             Err(e) => tracing::warn!(error = %e, "cannot prune old events"),
+        }
+        match now
+            .checked_sub_signed(retention)
+            .map(|cutoff| store.prune_sessions(cutoff))
+        {
+            None | Some(Ok(0)) => {}
+            Some(Ok(n)) => tracing::info!(removed = n, "sessions past their retention removed"),
+            Some(Err(e)) => tracing::warn!(error = %e, "cannot prune old sessions"),
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}

@@ -120,6 +120,9 @@ pub struct RetryConfig {
 pub struct StoreConfig {
     /// sled's page cache; its own default (1 GiB) is far more than handoff needs.
     pub cache_capacity_mb: u64,
+    /// How long a closed or failed session (and its user's personal data) is kept.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
 }
 
 impl Default for Config {
@@ -217,6 +220,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             cache_capacity_mb: 64,
+            retention: Duration::from_secs(90 * 24 * 3600),
         }
     }
 }
@@ -342,6 +346,9 @@ impl Config {
         }
         if self.store.cache_capacity_mb == 0 {
             return Err(invalid("store.cache_capacity_mb", "must be at least 1"));
+        }
+        if self.store.retention < Duration::from_secs(24 * 3600) {
+            return Err(invalid("store.retention", "must be at least 1 day"));
         }
         if self
             .metrics

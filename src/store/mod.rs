@@ -10,6 +10,7 @@ mod flusher;
 mod inbound;
 pub mod models;
 mod outbox;
+mod retention;
 mod sessions;
 
 pub use inbound::{integration_thread_id, session_of_integration_thread};

@@ -68,7 +68,7 @@ impl ItemKey {
     }
 }
 
-fn lane_prefix(lane: &str) -> Vec<u8> {
+pub(super) fn lane_prefix(lane: &str) -> Vec<u8> {
     let mut p = lane.as_bytes().to_vec();
     p.push(0);
     p

@@ -17,6 +17,7 @@ mod openapi;
 mod outbox_props;
 mod provisioning;
 mod registration;
+mod retention;
 mod sessions;
 mod tls;
 mod webhooks;
