@@ -26,7 +26,10 @@ macro_rules! api_routes {
         pub fn routes(cfg: &mut web::ServiceConfig) {
             cfg.service(
                 web::scope("/api/v1")
-                    $(.route($path, web::method(actix_web::http::Method::$method).to($handler)))*,
+                    $(.route($path, web::method(actix_web::http::Method::$method).to($handler)))*
+                    // Registered after every method's route: a known path with another
+                    // method is a 405 that says which methods it has.
+                    $(.route($path, web::to(method_not_allowed)))*,
             );
         }
     };
@@ -45,6 +48,29 @@ api_routes![
     (GET, "/openapi.json", openapi),
 ];
 
+/// `405` with `Allow`: the path exists, the method does not.
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    let pattern = req.match_pattern().unwrap_or_default();
+    let path = pattern.strip_prefix("/api/v1").unwrap_or(&pattern);
+    let allow: Vec<&str> = ROUTES
+        .iter()
+        .filter(|(_, p)| *p == path)
+        .map(|(m, _)| *m)
+        .collect();
+    let allow = allow.join(", ");
+    let mut response = actix_web::ResponseError::error_response(&ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        format!("{} is not allowed here; use {allow}", req.method()),
+    ));
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allow) {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::ALLOW, value);
+    }
+    response
+}
+
 /// The OpenAPI 3.1 description of this API (needs no key).
 async fn openapi() -> HttpResponse {
     HttpResponse::Ok()
@@ -62,6 +88,28 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim)
+}
+
+/// A JSON body that must be an object, as the document says: serde would also read a
+/// struct from an array (`["Jane", "jane@example.com"]`), which no schema describes.
+pub struct JsonObject<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + 'static> FromRequest for JsonObject<T> {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = web::Json::<Value>::from_request(req, payload);
+        Box::pin(async move {
+            let value = json.await?.into_inner();
+            if !value.is_object() {
+                return Err(ApiError::bad_request("the body must be a JSON object").into());
+            }
+            serde_json::from_value(value)
+                .map(JsonObject)
+                .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")).into())
+        })
+    }
 }
 
 /// Proof that the request carried the bot's API key.
@@ -142,9 +190,9 @@ pub fn session_json(s: &Session) -> Value {
 async fn create_user(
     _: BotAuth,
     state: web::Data<AppState>,
-    body: web::Json<UserBody>,
+    body: JsonObject<UserBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = validate::user(body.into_inner())?;
+    let input = validate::user(body.0)?;
     let (user, created) = state.store.upsert_user(&input, Utc::now())?;
     state.store.flush().await?;
     let status = if created {
@@ -264,9 +312,11 @@ fn check_session(
         description: validate::optional_text("description", body.description, 10_000)?,
         history: history(body.message_history)?,
     };
-    let user = match (body.user_id, body.user) {
+    // A `user` is checked even when `userId` wins, so nothing invalid is ever accepted.
+    let user = body.user.map(validate::user).transpose()?;
+    let user = match (body.user_id, user) {
         (Some(id), _) => UserRef::Id(id),
-        (None, Some(user)) => UserRef::New(validate::user(user)?),
+        (None, Some(user)) => UserRef::New(user),
         (None, None) => {
             return Err(ApiError::invalid(
                 "user-required",
@@ -303,9 +353,9 @@ async fn create_session(
     _: BotAuth,
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<SessionBody>,
+    body: JsonObject<SessionBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let body = body.0;
     let idempotency_key = req
         .headers()
         .get("idempotency-key")
@@ -372,9 +422,9 @@ async fn send_message(
     _: BotAuth,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Json<MessageBody>,
+    body: JsonObject<MessageBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (message_id, content) = check_message(body.into_inner())?;
+    let (message_id, content) = check_message(body.0)?;
     let outcome = state
         .store
         .add_message(&id, message_id.as_deref(), &content, Utc::now())?;
@@ -414,8 +464,13 @@ async fn stop_session(
     let body: StopBody = if body.iter().all(u8::is_ascii_whitespace) {
         StopBody::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+        // An object, as the document says (serde would also read a struct from an array).
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(v @ Value::Object(_)) => serde_json::from_value(v)
+                .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?,
+            Ok(_) => return Err(ApiError::bad_request("the body must be a JSON object")),
+            Err(e) => return Err(ApiError::bad_request(format!("invalid JSON body: {e}"))),
+        }
     };
     let reason = validate::optional_text("reason", body.reason, 1000)?;
     let session = match state
@@ -465,14 +520,31 @@ async fn list_events(
     query: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
+    // A cursor is what `next` gave out: decimal, at most 19 digits (so it fits a u64).
     let after = match q.after.as_deref().filter(|a| !a.is_empty()) {
         None => 0,
-        Some(cursor) => cursor
-            .parse::<u64>()
-            .map_err(|_| ApiError::bad_request("`after` is not a cursor this server gave out"))?,
+        Some(cursor) if cursor.len() <= 19 && cursor.bytes().all(|b| b.is_ascii_digit()) => {
+            cursor.parse::<u64>().expect("19 digits fit")
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "`after` is not a cursor this server gave out (the `next` of an answer)",
+            ));
+        }
     };
-    let limit = q.limit.unwrap_or(100).clamp(1, MAX_EVENTS);
-    let wait = std::time::Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_SECS));
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=MAX_EVENTS).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "`limit` must be 1 to {MAX_EVENTS}"
+        )));
+    }
+    let wait = q.wait.unwrap_or(0);
+    if wait > MAX_WAIT_SECS {
+        return Err(ApiError::bad_request(format!(
+            "`wait` must be 0 to {MAX_WAIT_SECS} seconds"
+        )));
+    }
+    let wait = std::time::Duration::from_secs(wait);
     let events = state.events.read(after, limit, wait).await?;
     let next = events.last().map(|e| e.seq).unwrap_or(after);
     let list: Vec<_> = events.into_iter().map(|e| e.event).collect();

@@ -77,8 +77,16 @@ impl Content {
         }
         let media_url =
             |kind: &str, payload: Value, field: &str| -> Result<MediaPayload, ApiError> {
+                // Named as the bot sent it (`payload.imageUrl`), not as stored (`url`).
+                let key = field.trim_start_matches("payload.");
+                if !payload.get(key).is_some_and(Value::is_string) {
+                    return Err(ApiError::bad_request(format!(
+                        "{field} is required in a `{kind}` message (a string)"
+                    )));
+                }
                 let p: MediaPayload = shape(kind, payload)?;
-                check_url(field, &p.url)?;
+                super::validate::http_url(field, &p.url)?;
+                check_len("payload.title", p.title.as_deref(), 500)?;
                 Ok(p)
             };
         let content = match kind {
@@ -116,6 +124,8 @@ impl Content {
             },
             "location" => {
                 let p: LocationPayload = shape(kind, payload)?;
+                check_len("payload.title", p.title.as_deref(), 500)?;
+                check_len("payload.address", p.address.as_deref(), 1000)?;
                 if !(-90.0..=90.0).contains(&p.latitude) || !(-180.0..=180.0).contains(&p.longitude)
                 {
                     return Err(ApiError::invalid(
@@ -172,13 +182,14 @@ impl Content {
     }
 }
 
-fn check_url(field: &str, value: &str) -> Result<(), ApiError> {
-    match url::Url::parse(value) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(()),
-        _ => Err(ApiError::invalid(
-            "invalid-url",
-            format!("{field} must be an http(s) URL"),
+/// The lengths the OpenAPI document states.
+fn check_len(field: &str, value: Option<&str>, max: usize) -> Result<(), ApiError> {
+    match value {
+        Some(v) if v.chars().count() > max => Err(ApiError::invalid(
+            "too-long",
+            format!("{field} is longer than {max} characters"),
         )),
+        _ => Ok(()),
     }
 }
 
@@ -214,6 +225,9 @@ impl Content {
 }
 
 /// A transcript timestamp: RFC 3339, or Unix time in seconds or milliseconds.
+/// 9999-12-31T23:59:59.999Z in Unix milliseconds.
+pub const MAX_TIMESTAMP_MS: i64 = 253_402_300_799_999;
+
 pub fn parse_timestamp(value: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
     match value {
         Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
@@ -221,9 +235,12 @@ pub fn parse_timestamp(value: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
             .map(|t| t.with_timezone(&chrono::Utc)),
         Value::Number(n) => {
             let n = n.as_i64()?;
+            // From 1970 to the end of year 9999 in milliseconds, as the OpenAPI document says.
+            if !(0..=MAX_TIMESTAMP_MS).contains(&n) {
+                return None;
+            }
             // Seconds until the year 5138; anything larger is milliseconds.
-            // `unsigned_abs`: i64::MIN must not overflow (found by fuzzing).
-            if n.unsigned_abs() < 100_000_000_000 {
+            if n < 100_000_000_000 {
                 chrono::DateTime::from_timestamp(n, 0)
             } else {
                 chrono::DateTime::from_timestamp_millis(n)

@@ -128,6 +128,34 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
             400,
             "bad-request",
         ),
+        // What the OpenAPI document forbids is refused, not clamped or ignored.
+        case("GET", "/api/v1/events?limit=0", "", 400, "bad-request"),
+        case("GET", "/api/v1/events?limit=1001", "", 400, "bad-request"),
+        case("GET", "/api/v1/events?wait=61", "", 400, "bad-request"),
+        case("GET", "/api/v1/events?after=-1", "", 400, "bad-request"),
+        case("TRACE", "/api/v1/webhook", "", 405, "method-not-allowed"),
+        case("DELETE", "/api/v1/sessions", "", 405, "method-not-allowed"),
+        case(
+            "POST",
+            "/api/v1/users",
+            json_body(json!({"email": "", "phone": "+14155552671"})),
+            422,
+            "invalid-email",
+        ),
+        case(
+            "POST",
+            &msgs,
+            json_body(json!({"type": "image", "payload": {"imageUrl": "http://0*"}})),
+            422,
+            "invalid-url",
+        ),
+        case(
+            "POST",
+            &msgs,
+            json_body(json!({"type": "text", "payload": {"text": "x"}, "messageId": "a\u{7}"})),
+            422,
+            "invalid-id",
+        ),
         // Invalid values.
         case(
             "POST",
@@ -308,6 +336,31 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
                 .is_some_and(|m| !m.is_empty())
         );
     }
+    // Errors name the field as the bot sent it, and a 405 says what is allowed.
+    let (status, body) = handoff
+        .post(
+            &msgs,
+            json!({"type": "file", "payload": {"title": "no link"}}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("payload.fileUrl"),
+        "{body}"
+    );
+    let resp = handoff
+        .http
+        .request(
+            "TRACE".parse().unwrap(),
+            format!("{}/api/v1/webhook", handoff.url),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["allow"], "PUT, GET, DELETE");
     assert_eq!(
         store.recent_sessions(100).unwrap(),
         sessions_before,

@@ -58,3 +58,28 @@ async fn the_document_and_the_routes_agree() {
     let (status, body) = h.get("/api/v1/sessions/x/nothing").await;
     assert_eq!(status, 404, "{body}");
 }
+
+/// Every URL field of the document states the pattern the server checks URLs with.
+#[test]
+fn url_fields_state_the_servers_pattern() {
+    let doc: Value = serde_json::from_str(include_str!("../../src/bot/openapi.json")).unwrap();
+    let mut found = 0;
+    fn walk(v: &Value, found: &mut usize) {
+        match v {
+            Value::Object(map) => {
+                if map.get("description").and_then(Value::as_str) == Some("an http(s) URL") {
+                    assert_eq!(map["pattern"], handoff::bot::validate::HTTP_URL_PATTERN);
+                    *found += 1;
+                }
+                map.values().for_each(|x| walk(x, found));
+            }
+            Value::Array(items) => items.iter().for_each(|x| walk(x, found)),
+            _ => {}
+        }
+    }
+    walk(&doc, &mut found);
+    assert_eq!(
+        found, 6,
+        "imageUrl, fileUrl, audioUrl, videoUrl, pictureUrl and the webhook url"
+    );
+}
