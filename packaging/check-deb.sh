@@ -22,7 +22,8 @@ getent passwd handoff >/dev/null
 
 data=$(mktemp -d)
 chown handoff:handoff "$data"
-port=18080
+# A free port: a fixed one may be taken by whatever else runs on the machine.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log=$(mktemp)
 # As the service would run it: its own user, the packaged configuration.
 runuser -u handoff -- env HANDOFF_DATA_DIR="$data" HANDOFF_LISTEN="127.0.0.1:$port" \
