@@ -155,11 +155,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
     let policy = RetryPolicy::new(config.retry.clone());
     let publisher = Arc::new(Publisher {
         hubspot: hubspot.clone(),
-        media: crate::media::Fetcher::new(
-            config.media.timeout,
-            crate::hubspot::provision::MAX_FILE_BYTES,
-            config.media.block_private_networks,
-        ),
+        media: crate::media::Fetcher::new(&config, crate::hubspot::provision::MAX_FILE_BYTES),
         store: store.clone(),
         provision: provision.clone(),
         events: events.clone(),

@@ -4,7 +4,7 @@
 //! slow download keeps its place in the session's order.
 
 use crate::support::fake_hubspot::{FakeConfig, FakeHubSpot, Thread};
-use crate::support::harness::{connected, eventually};
+use crate::support::harness::{connected, connected_with, eventually};
 use crate::support::media_server::MediaServer;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -352,5 +352,79 @@ async fn private_addresses_can_be_refused() {
         text.contains("private address") && text.contains("media.block_private_networks"),
         "{text}"
     );
+    assert!(fake.uploads().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_and_link_local_links_are_refused_even_when_private_networks_are_allowed() {
+    // The default: a homelab bot may serve media from its LAN.
+    let (fake, _dir, h) = connected(FakeConfig::default()).await;
+    let session = h.open_session("ada@example.com", json!([])).await;
+    let links = [
+        (
+            "http://169.254.169.254/latest/meta-data/x.png",
+            "cloud metadata",
+        ),
+        ("http://2852039166/x.png", "cloud metadata"),
+        ("http://[::ffff:169.254.169.254]/x.png", "cloud metadata"),
+        ("http://[fd00:ec2::254]/x.png", "cloud metadata"),
+        ("http://169.254.10.1/x.png", "link-local"),
+        ("http://[fe80::1]/x.png", "link-local"),
+    ];
+    for (i, (link, _)) in links.iter().enumerate() {
+        send(
+            &h,
+            &session,
+            &format!("m{i}"),
+            "image",
+            json!({"imageUrl": link}),
+        )
+        .await;
+    }
+    let all = messages(&fake, &session, 1 + links.len()).await;
+    for (i, (link, reason)) in links.iter().enumerate() {
+        let text = all[1 + i]["text"].as_str().unwrap();
+        assert!(text.contains(link), "the agent gets the link: {text}");
+        assert!(text.contains(reason), "{link}: {text}");
+    }
+    assert!(fake.uploads().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn addresses_that_embed_a_private_one_are_refused_when_blocking() {
+    let (fake, _dir, h) = connected_with(FakeConfig::default(), |c| {
+        c.media.block_private_networks = true;
+    })
+    .await;
+    let media = MediaServer::start().await;
+    let port = media.port;
+    let session = h.open_session("ada@example.com", json!([])).await;
+    let links = [
+        format!("http://127.1:{port}/photo.png"),
+        format!("http://2130706433:{port}/photo.png"),
+        format!("http://[::ffff:7f00:1]:{port}/photo.png"),
+        format!("http://[2002:7f00:1::]:{port}/photo.png"),
+        format!("http://[64:ff9b::7f00:1]:{port}/photo.png"),
+        format!("http://localhost:{port}/photo.png"),
+    ];
+    for (i, link) in links.iter().enumerate() {
+        send(
+            &h,
+            &session,
+            &format!("m{i}"),
+            "image",
+            json!({"imageUrl": link}),
+        )
+        .await;
+    }
+    let all = messages(&fake, &session, 1 + links.len()).await;
+    for (i, link) in links.iter().enumerate() {
+        let text = all[1 + i]["text"].as_str().unwrap();
+        assert!(
+            text.contains("media.block_private_networks refuses private addresses"),
+            "{link}: {text}"
+        );
+    }
+    assert_eq!(media.hits(), 0, "nothing was fetched");
     assert!(fake.uploads().is_empty());
 }
