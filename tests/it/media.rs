@@ -4,7 +4,7 @@
 //! slow download keeps its place in the session's order.
 
 use crate::support::fake_hubspot::{FakeConfig, FakeHubSpot, Thread};
-use crate::support::harness::{connected, connected_with, eventually};
+use crate::support::harness::{connected, connected_with, eventually, test_hosts};
 use crate::support::media_server::MediaServer;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -179,7 +179,12 @@ async fn agent_messages(h: &crate::support::harness::Handoff, n: usize) -> Vec<V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_files_and_inline_images_reach_the_bot_as_links_that_need_no_credentials() {
-    let (fake, _dir, h) = connected(FakeConfig::default()).await;
+    // Inline images are never fetched from loopback: the fake's files are reached under a
+    // made-up public name.
+    let (fake, _dir, h) = connected_with(FakeConfig::default(), |c| {
+        c.test_hosts = test_hosts(&["files.hubspot.test"]);
+    })
+    .await;
     let session = h.open_session("ada@example.com", json!([])).await;
     messages(&fake, &session, 1).await;
     let thread = thread(&fake, &session).unwrap().id;
@@ -200,7 +205,10 @@ async fn agents_files_and_inline_images_reach_the_bot_as_links_that_need_no_cred
         .json()
         .await
         .unwrap();
-    let src = signed["url"].as_str().unwrap().to_string();
+    let src = signed["url"]
+        .as_str()
+        .unwrap()
+        .replace("//127.0.0.1:", "//files.hubspot.test:");
     let rich = format!(
         "<p>Here you go</p><img src=\"{}\">",
         src.replace('&', "&amp;")

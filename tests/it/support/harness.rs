@@ -80,6 +80,16 @@ pub async fn connected_with(
     (fake, dir, handoff)
 }
 
+/// Made-up public host names that lead to the test servers on loopback (outside fetches
+/// refuse loopback itself).
+pub fn test_hosts(names: &[&str]) -> handoff::net::TestHosts {
+    handoff::net::TestHosts::new(
+        names
+            .iter()
+            .map(|n| (n.to_string(), std::net::Ipv4Addr::LOCALHOST.into())),
+    )
+}
+
 pub struct Handoff {
     pub running: Option<Running>,
     pub url: String,
