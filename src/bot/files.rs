@@ -282,11 +282,10 @@ async fn inline(
 /// Rewrites every `<img src="…">` in an agent's rich text to a link the bot can fetch.
 pub fn rewrite_inline_images(rich_text: &str, links: &FileLinks) -> String {
     let mut out = String::with_capacity(rich_text.len());
-    let mut rest = rich_text;
-    while let Some(at) = find_img_src(rest) {
-        let (before, after) = rest.split_at(at.start);
-        out.push_str(before);
-        let src = &rest[at.start..at.end];
+    let mut copied = 0;
+    for at in ImgSrcs::new(rich_text) {
+        out.push_str(&rich_text[copied..at.start]);
+        let src = &rich_text[at.clone()];
         let decoded = src.replace("&amp;", "&");
         if decoded.starts_with("http://") || decoded.starts_with("https://") {
             out.push_str(&crate::hubspot::compose::escape_html(
@@ -295,32 +294,70 @@ pub fn rewrite_inline_images(rich_text: &str, links: &FileLinks) -> String {
         } else {
             out.push_str(src);
         }
-        rest = &after[at.end - at.start..];
+        copied = at.end;
     }
-    out.push_str(rest);
+    out.push_str(&rich_text[copied..]);
     out
 }
 
-/// The byte range of the next `src` value inside an `<img …>` tag.
-fn find_img_src(html: &str) -> Option<std::ops::Range<usize>> {
-    let lower = html.to_ascii_lowercase();
-    let mut from = 0;
-    while let Some(tag) = lower[from..].find("<img").map(|i| i + from) {
-        let end = lower[tag..]
-            .find('>')
-            .map(|i| i + tag)
-            .unwrap_or(lower.len());
-        if let Some(attr) = lower[tag..end].find("src=").map(|i| i + tag + 4) {
-            let quote = html.as_bytes().get(attr).copied();
-            if let Some(q @ (b'"' | b'\'')) = quote
-                && let Some(close) = html[attr + 1..end].find(q as char)
-            {
-                return Some(attr + 1..attr + 1 + close);
+/// How many bytes rewriting `rich_text` examines (for tests and the benchmark).
+pub fn inline_scan_cost(rich_text: &str) -> usize {
+    let mut srcs = ImgSrcs::new(rich_text);
+    for _ in &mut srcs {}
+    srcs.examined
+}
+
+/// The byte ranges of the quoted `src` values of `<img …>` tags, in one pass over the text:
+/// each tag is looked at a bounded number of times and the search goes on after it, so the
+/// work is linear in the text, however many images it holds. (Lowercasing the rest of the
+/// text for every image made it quadratic.)
+struct ImgSrcs<'a> {
+    html: &'a str,
+    at: usize,
+    /// Bytes looked at so far.
+    examined: usize,
+}
+
+impl<'a> ImgSrcs<'a> {
+    fn new(html: &'a str) -> Self {
+        ImgSrcs {
+            html,
+            at: 0,
+            examined: 0,
+        }
+    }
+
+    /// The first ASCII-case-insensitive `needle` in `from..to`.
+    fn find(&mut self, needle: &[u8], from: usize, to: usize) -> Option<usize> {
+        let hay = &self.html.as_bytes()[from..to];
+        let found = hay
+            .windows(needle.len())
+            .position(|w| w.eq_ignore_ascii_case(needle));
+        self.examined += found.map_or(hay.len(), |i| i + needle.len());
+        found.map(|i| i + from)
+    }
+}
+
+impl Iterator for ImgSrcs<'_> {
+    type Item = std::ops::Range<usize>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let len = self.html.len();
+        while let Some(tag) = self.find(b"<img", self.at, len) {
+            let end = self.find(b">", tag, len).unwrap_or(len);
+            self.at = end;
+            if let Some(attr) = self.find(b"src=", tag, end).map(|i| i + 4) {
+                let quote = self.html.as_bytes().get(attr).copied();
+                if let Some(q @ (b'"' | b'\'')) = quote
+                    && let Some(close) = self.find(&[q], attr + 1, end)
+                {
+                    return Some(attr + 1..close);
+                }
             }
         }
-        from = end;
+        self.at = len;
+        None
     }
-    None
 }
 
 #[cfg(test)]
@@ -375,6 +412,27 @@ mod tests {
         assert!(
             out.ends_with(r#"<IMG SRC='data:image/png;base64,AA'> end"#),
             "{out}"
+        );
+    }
+
+    fn many_images(n: usize) -> String {
+        (0..n)
+            .map(|i| {
+                format!("<p>line {i:05}</p><img alt=\"x\" src=\"https://cdn.example/{i:05}.png\">")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rewriting_is_linear_in_the_number_of_images() {
+        let one = inline_scan_cost(&many_images(1000));
+        let two = inline_scan_cost(&many_images(2000));
+        let four = inline_scan_cost(&many_images(4000));
+        eprintln!("bytes examined: 1000 images {one}, 2000 {two}, 4000 {four}");
+        assert!(two <= 2 * one + 64, "1000 images: {one} bytes, 2000: {two}");
+        assert!(
+            four <= 2 * two + 64,
+            "2000 images: {two} bytes, 4000: {four}"
         );
     }
 }
