@@ -8,10 +8,15 @@
 //! These answers come from handoff's origin, which is also the admin's: nothing served
 //! here may run there (raster images inline, everything else a download, `nosniff` and a
 //! sandboxing CSP on every answer). The sources are outside input, so they are fetched
-//! through [`crate::net`]'s checked resolver.
+//! through [`crate::net`]'s checked resolver; HubSpot's signed URLs are remembered
+//! ([`super::signed_urls`]) and asked for within a small share of the rate limit.
 
+use super::signed_urls::SignedUrls;
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::hubspot::HubSpotError;
+use crate::hubspot::api::SIGNED_URL_LIFETIME;
+use crate::hubspot::client::Budget;
 use crate::net::{FetchError, Outbound, Policy};
 use crate::secret::constant_time_eq;
 use crate::settings::Settings;
@@ -62,6 +67,7 @@ pub struct FileLinks {
     inline_http: Outbound,
     /// Fetches HubSpot's signed file URLs (no credentials are sent), under the media policy.
     file_http: Outbound,
+    signed_urls: SignedUrls,
 }
 
 impl FileLinks {
@@ -76,6 +82,7 @@ impl FileLinks {
                 &config.test_hosts,
             ),
             settings,
+            signed_urls: SignedUrls::default(),
         }
     }
 
@@ -249,19 +256,42 @@ async fn file(
     let (file_id, name) = path.into_inner();
     let links = &state.file_links;
     links.check(&format!("file:{file_id}"), query.expires, &query.signature)?;
-    let signed = state.hubspot.signed_file_url(&file_id).await.map_err(|e| {
-        if e.is_permanent() {
-            ApiError::not_found("file")
-        } else {
-            ApiError::upstream(
-                "hubspot-unavailable",
-                format!("HubSpot cannot be asked right now: {e}"),
-            )
+    let url = match links.signed_urls.get(&file_id) {
+        Some(url) => url,
+        None => {
+            // Downloads use their own small share of HubSpot's rate limit, never the
+            // budget message delivery waits for.
+            let signed = state
+                .hubspot
+                .signed_file_url_with(&file_id, Budget::OutsideShare)
+                .await
+                .map_err(|e| match e {
+                    HubSpotError::RateLimited { retry_after } => ApiError::retry_after(
+                        retry_after,
+                        "too many file downloads right now; try again later",
+                    ),
+                    e if e.is_permanent() => ApiError::not_found("file"),
+                    e => ApiError::upstream(
+                        "hubspot-unavailable",
+                        format!("HubSpot cannot be asked right now: {e}"),
+                    ),
+                })?;
+            let valid_for = signed
+                .expires_at
+                .and_then(|at| (at - chrono::Utc::now()).to_std().ok())
+                .unwrap_or(SIGNED_URL_LIFETIME)
+                .min(SIGNED_URL_LIFETIME);
+            links.signed_urls.put(&file_id, &signed.url, valid_for);
+            signed.url
         }
-    })?;
-    links
-        .stream(&links.file_http, &signed.url, Some(&name), FILE_MAX_BYTES)
-        .await
+    };
+    let streamed = links
+        .stream(&links.file_http, &url, Some(&name), FILE_MAX_BYTES)
+        .await;
+    if streamed.is_err() {
+        links.signed_urls.forget(&file_id);
+    }
+    streamed
 }
 
 async fn inline(

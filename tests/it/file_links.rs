@@ -1,5 +1,6 @@
 //! The links handoff gives the bot for agents' files and inline images (`/files/…`): they
-//! never reach local addresses and never serve active content.
+//! never reach local addresses, never serve active content, and cannot exhaust HubSpot's
+//! rate budget.
 
 use crate::support::fake_hubspot::FakeConfig;
 use crate::support::harness::{Handoff, connected, connected_with, test_hosts};
@@ -91,4 +92,93 @@ async fn only_raster_images_are_served_inline_and_nothing_can_run() {
         .unwrap();
     assert_eq!(got.status(), 400);
     assert_inert(&got, "a link without its signature");
+}
+
+fn signed_url_calls(fake: &crate::support::fake_hubspot::FakeHubSpot) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/signed-url"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_link_downloaded_many_times_asks_hubspot_once() {
+    let (fake, _dir, h) = connected(FakeConfig::default()).await;
+    let bytes: Vec<u8> = (0..20_000).map(|_| rand::random::<u8>()).collect();
+    let id = fake.add_file("receipt.pdf", "application/pdf", bytes.clone());
+    let link = h
+        .running
+        .as_ref()
+        .unwrap()
+        .state
+        .file_links
+        .file(&id, "receipt.pdf");
+    let before = signed_url_calls(&fake);
+    for _ in 0..5 {
+        let got = reqwest::get(&link).await.unwrap();
+        assert_eq!(got.status(), 200);
+        assert_eq!(got.headers()["content-type"], "application/pdf");
+        assert!(got.bytes().await.unwrap().as_ref() == bytes.as_slice());
+    }
+    assert_eq!(
+        signed_url_calls(&fake) - before,
+        1,
+        "one signed URL, used 5 times"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_file_links_gets_only_its_share_and_messages_still_go_out() {
+    // 30 calls per 10 s: file links may use 3 of them.
+    let (fake, _dir, h) = connected_with(FakeConfig::default(), |c| {
+        c.hubspot.rate_limit_per_10s = 30;
+    })
+    .await;
+    let session = h
+        .open_session("ada@example.com", serde_json::json!([]))
+        .await;
+    let state = h.running.as_ref().unwrap().state.clone();
+    // Provisioning's calls leave the window first, so the share is not hidden by them.
+    crate::support::harness::eventually(std::time::Duration::from_secs(20), || async {
+        state.hubspot.limiter.headroom() == 30
+    })
+    .await;
+    let links: Vec<String> = (0..15)
+        .map(|i| {
+            let id = fake.add_file(&format!("f{i}.pdf"), "application/pdf", vec![i as u8; 100]);
+            state.file_links.file(&id, &format!("f{i}.pdf"))
+        })
+        .collect();
+    let before = signed_url_calls(&fake);
+    let answers = futures_util::future::join_all(links.iter().map(reqwest::get)).await;
+    let mut served = 0;
+    for got in answers {
+        let got = got.unwrap();
+        match got.status().as_u16() {
+            200 => served += 1,
+            429 => {
+                let wait: u64 = got.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!((1..=10).contains(&wait), "Retry-After {wait}");
+                assert_inert(&got, "a 429");
+                let body: serde_json::Value = got.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "too-many-requests");
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let asked = signed_url_calls(&fake) - before;
+    assert!(asked <= 3, "file links asked HubSpot {asked} times");
+    assert_eq!(served, asked, "each served link cost one call");
+    assert!(served >= 1, "the share is usable");
+    // Message delivery still has its budget.
+    h.send_text(&session, "m1", "still here").await;
+    crate::support::harness::eventually(std::time::Duration::from_secs(20), || async {
+        fake.thread_by_integration_id(&handoff::store::integration_thread_id(&session))
+            .is_some_and(|t| t.messages.iter().any(|m| m["text"] == "still here"))
+    })
+    .await;
 }
