@@ -364,6 +364,37 @@ async fn private_addresses_can_be_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_with_slow_media_opens_after_retries_uploading_each_file_once() {
+    // An attempt may hold its item for 3 × 3 s. Five slow files (1.5 s download, 1 s
+    // upload each) need 12.5 s: more than one attempt, so only resuming where the last
+    // attempt stopped can open the session.
+    let (fake, _dir, h) = connected_with(FakeConfig::default(), |c| {
+        c.hubspot.timeout = Duration::from_secs(3);
+    })
+    .await;
+    fake.set_upload_delay(Duration::from_secs(1));
+    let media = MediaServer::start().await;
+    let history: Vec<Value> = (0..5)
+        .map(|i| json!({"source": {"type": "user"}, "type": "image", "payload": {"imageUrl": format!("{}/slow.png?n={i}", media.url)}}))
+        .collect();
+    let session = h.open_session("ada@example.com", json!(history)).await;
+    eventually(Duration::from_secs(60), || async {
+        thread(&fake, &session).is_some_and(|t| !t.messages.is_empty())
+    })
+    .await;
+    let first = &thread(&fake, &session).unwrap().messages[0];
+    let attachments = first["attachments"].as_array().unwrap();
+    assert_eq!(attachments.len(), 5, "{first}");
+    let uploads = fake.uploads();
+    assert_eq!(uploads.len(), 5, "each file uploaded exactly once");
+    for a in attachments {
+        assert!(uploads.iter().any(|u| u.0 == a["fileId"]), "{a}");
+        assert!(*uploads.iter().find(|u| u.0 == a["fileId"]).unwrap().4 == media.photo);
+    }
+    assert_eq!(h.session(&session).await["status"], "open");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_and_link_local_links_are_refused_even_when_private_networks_are_allowed() {
     // The default: a homelab bot may serve media from its LAN.
     let (fake, _dir, h) = connected(FakeConfig::default()).await;
