@@ -153,16 +153,22 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let policy = RetryPolicy::new(config.retry.clone());
+    let worker_config = WorkerConfig {
+        max_in_flight: 32,
+        lease: config.hubspot.timeout * 3,
+        shutdown_grace: Duration::from_secs(10),
+        policy: policy.clone(),
+    };
     let publisher = Arc::new(Publisher {
         hubspot: hubspot.clone(),
-        media: crate::media::Fetcher::new(
-            config.media.timeout,
-            crate::hubspot::provision::MAX_FILE_BYTES,
-            config.media.block_private_networks,
-        ),
+        media: crate::media::Fetcher::new(&config, crate::hubspot::provision::MAX_FILE_BYTES),
         store: store.clone(),
         provision: provision.clone(),
         events: events.clone(),
+        // Room left in the lease for an upload under way and the publish.
+        media_budget: worker_config
+            .lease
+            .saturating_sub(config.hubspot.timeout * 2),
     });
     let processor = Arc::new(InboundProcessor::new(
         hubspot.clone(),
@@ -170,12 +176,6 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         events.clone(),
         file_links,
     ));
-    let worker_config = WorkerConfig {
-        max_in_flight: 32,
-        lease: config.hubspot.timeout * 3,
-        shutdown_grace: Duration::from_secs(10),
-        policy: policy.clone(),
-    };
     let background = vec![
         tokio::spawn(worker::run(
             hubspot_outbox,

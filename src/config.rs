@@ -46,6 +46,10 @@ pub struct Config {
     /// for showing it locked. Filled by [`Config::from_figment`].
     #[serde(skip)]
     pub sources: BTreeMap<&'static str, String>,
+    /// Names outside fetches resolve to fixed addresses, unchecked. Tests only: it is
+    /// skipped by serde, so no file or environment variable can set it.
+    #[serde(skip)]
+    pub test_hosts: crate::net::TestHosts,
 }
 
 /// The keys the setup wizard can set; a value for one of them in the file or the
@@ -140,6 +144,7 @@ impl Default for Config {
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
             sources: BTreeMap::new(),
+            test_hosts: crate::net::TestHosts::default(),
         }
     }
 }
@@ -205,6 +210,17 @@ pub struct MediaConfig {
     pub block_private_networks: bool,
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+}
+
+impl MediaConfig {
+    /// The addresses media (and HubSpot's file URLs) may be fetched from.
+    pub fn address_policy(&self) -> crate::net::Policy {
+        if self.block_private_networks {
+            crate::net::Policy::PublicOnly
+        } else {
+            crate::net::Policy::AllowPrivate
+        }
+    }
 }
 
 impl Default for MediaConfig {

@@ -13,6 +13,8 @@ pub struct ApiError {
     pub message: String,
     /// Sent as `Location` (a browser that is not logged in goes to the login page).
     pub location: Option<&'static str>,
+    /// Sent as `Retry-After` (whole seconds, rounded up).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -22,6 +24,7 @@ impl ApiError {
             code,
             message: message.into(),
             location: None,
+            retry_after: None,
         }
     }
 
@@ -39,6 +42,14 @@ impl ApiError {
 
     pub fn too_many_requests(message: impl Into<String>) -> Self {
         Self::new(StatusCode::TOO_MANY_REQUESTS, "too-many-requests", message)
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn retry_after(wait: std::time::Duration, message: impl Into<String>) -> Self {
+        ApiError {
+            retry_after: Some(wait),
+            ..Self::too_many_requests(message)
+        }
     }
 
     /// HubSpot (or the bot) could not be asked right now.
@@ -102,6 +113,10 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status);
         if let Some(location) = self.location {
             response.insert_header(("location", location));
+        }
+        if let Some(wait) = self.retry_after {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response.insert_header(("retry-after", seconds.max(1).to_string()));
         }
         response.json(json!({"error": {"code": self.code, "message": self.message}}))
     }

@@ -12,6 +12,7 @@ pub mod fuzzing;
 pub mod hubspot;
 pub mod media;
 pub mod metrics;
+pub mod net;
 pub mod ops;
 pub mod outbox;
 pub mod request_id;

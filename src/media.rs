@@ -1,9 +1,7 @@
 //! Downloads the media a bot message points at (images, files, audio, video), in the
 //! background worker: http(s) only, a size cap, a timeout, and a content type that fits the
-//! message. What cannot be fetched is described, so the agent can be told why.
-
-use std::net::IpAddr;
-use std::time::Duration;
+//! message. What cannot be fetched is described, so the agent can be told why. The
+//! address checks are [`crate::net`]'s, under `media.block_private_networks`.
 
 /// What kind of media the message said it carries; the content type must agree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,38 +50,41 @@ pub enum FetchError {
 }
 
 pub struct Fetcher {
-    http: reqwest::Client,
+    http: crate::net::Outbound,
     pub max_bytes: u64,
-    block_private: bool,
 }
 
 impl Fetcher {
-    pub fn new(timeout: Duration, max_bytes: u64, block_private: bool) -> Fetcher {
+    pub fn new(config: &crate::config::Config, max_bytes: u64) -> Fetcher {
         Fetcher {
-            http: crate::hubspot::http_client(timeout),
+            http: crate::net::Outbound::new(
+                config.media.address_policy(),
+                config.media.timeout,
+                &config.test_hosts,
+            ),
             max_bytes,
-            block_private,
         }
     }
 
     pub async fn fetch(&self, url: &str, kind: Kind) -> Result<Fetched, FetchError> {
         let parsed =
             url::Url::parse(url).map_err(|e| FetchError::Refused(format!("not a URL: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(FetchError::Refused(
-                "only http and https links are fetched".into(),
-            ));
-        }
-        if self.block_private {
-            self.check_address(&parsed).await?;
-        }
-        let mut response = self.http.get(url).send().await.map_err(|e| {
-            let what = if e.is_timeout() {
-                "timed out"
-            } else {
-                "could not be reached"
-            };
-            FetchError::Transient(format!("the link {what}"))
+        let mut response = self.http.get(&parsed).await.map_err(|e| match e {
+            crate::net::FetchError::Blocked(b) if b.always => {
+                FetchError::Refused(format!("{b}, which handoff never fetches from"))
+            }
+            crate::net::FetchError::Blocked(b) => FetchError::Refused(format!(
+                "{b}, and media.block_private_networks refuses private addresses"
+            )),
+            crate::net::FetchError::Refused(why) => FetchError::Refused(why),
+            crate::net::FetchError::Transport { timed_out } => {
+                let what = if timed_out {
+                    "timed out"
+                } else {
+                    "could not be reached"
+                };
+                FetchError::Transient(format!("the link {what}"))
+            }
         })?;
         let status = response.status().as_u16();
         if !response.status().is_success() {
@@ -142,44 +143,6 @@ impl Fetcher {
             name: file_name(&parsed, &mime),
             mime,
         })
-    }
-
-    /// With `media.block_private_networks`, loopback and private addresses are refused.
-    async fn check_address(&self, url: &url::Url) -> Result<(), FetchError> {
-        let host = url.host_str().unwrap_or_default();
-        let port = url.port_or_known_default().unwrap_or(80);
-        let addresses = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
-            .await
-            .map_err(|_| FetchError::Transient(format!("`{host}` cannot be resolved")))?;
-        for address in addresses {
-            if is_private(address.ip()) {
-                return Err(FetchError::Refused(format!(
-                    "`{host}` is a private address, and media.block_private_networks is on"
-                )));
-            }
-        }
-        Ok(())
-    }
-}
-
-fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| is_private(IpAddr::V4(v4)))
-        }
     }
 }
 
@@ -240,27 +203,6 @@ mod tests {
         assert!(Kind::File.accepts("application/pdf"));
         assert!(!Kind::File.accepts("font/woff2"));
         assert!(Kind::Audio.accepts("audio/ogg") && !Kind::Audio.accepts("video/mp4"));
-    }
-
-    #[test]
-    fn private_addresses_are_recognised() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.0.5",
-            "172.16.0.1",
-            "169.254.1.1",
-            "100.64.0.1",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:10.0.0.1",
-        ] {
-            assert!(is_private(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["8.8.8.8", "2001:4860::8888", "100.128.0.1"] {
-            assert!(!is_private(ip.parse().unwrap()), "{ip}");
-        }
     }
 
     #[test]

@@ -4,40 +4,85 @@
 //! bytes through, so the link works for as long as handoff keeps the event (7 days), however
 //! short HubSpot's own signed URLs are. Inline images in an agent's rich text get the same
 //! kind of link (`/files/inline?src=…`), streamed from their source.
+//!
+//! These answers come from handoff's origin, which is also the admin's: nothing served
+//! here may run there (raster images inline, everything else a download, `nosniff` and a
+//! sandboxing CSP on every answer). The sources are outside input, so they are fetched
+//! through [`crate::net`]'s checked resolver; HubSpot's signed URLs are remembered
+//! ([`super::signed_urls`]) and asked for within a small share of the rate limit.
 
+use super::signed_urls::SignedUrls;
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::hubspot::HubSpotError;
+use crate::hubspot::api::SIGNED_URL_LIFETIME;
+use crate::hubspot::client::Budget;
+use crate::net::{FetchError, Outbound, Policy};
 use crate::secret::constant_time_eq;
 use crate::settings::Settings;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, middleware, web};
 use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// How long a link given to the bot works: as long as the event that carries it is kept.
 const LINK_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::days(7);
 
+/// One fetch through a link may take this long, body included.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The most an inline image may weigh, and an agent's file (HubSpot's own upload limit is
+/// far above what a chat attachment needs; the cap keeps one link from tying up handoff).
+const INLINE_MAX_BYTES: u64 = 20 * 1024 * 1024;
+const FILE_MAX_BYTES: u64 = 100 * 1024 * 1024;
+
+/// The only types served inline: raster images cannot carry script. Anything else (SVG,
+/// HTML, …) would run on handoff's origin, the admin's, so it is sent as a download.
+const INLINE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/files/inline", web::get().to(inline))
-        .route("/files/{file_id}/{name}", web::get().to(file));
+    cfg.service(
+        web::scope("/files")
+            // On every answer, errors included: the browser must never sniff a type or run
+            // what comes through here, whatever the source sent.
+            .wrap(
+                middleware::DefaultHeaders::new()
+                    .add(("x-content-type-options", "nosniff"))
+                    .add(("content-security-policy", "default-src 'none'; sandbox")),
+            )
+            .route("/inline", web::get().to(inline))
+            .route("/{file_id}/{name}", web::get().to(file)),
+    );
 }
 
 pub struct FileLinks {
     key: Vec<u8>,
     settings: Arc<Settings>,
-    /// Fetches inline images and HubSpot's signed URLs (no credentials are sent).
-    http: reqwest::Client,
+    /// Fetches inline images. Their sources are whatever HubSpot content holds, never the
+    /// bot's LAN, so only public addresses are allowed, whatever the media switch says.
+    inline_http: Outbound,
+    /// Fetches HubSpot's signed file URLs (no credentials are sent), under the media policy.
+    file_http: Outbound,
+    signed_urls: SignedUrls,
 }
 
 impl FileLinks {
     pub fn new(key: Vec<u8>, settings: Arc<Settings>) -> FileLinks {
+        let config = settings.config();
         FileLinks {
             key,
+            inline_http: Outbound::new(Policy::PublicOnly, FETCH_TIMEOUT, &config.test_hosts),
+            file_http: Outbound::new(
+                config.media.address_policy(),
+                FETCH_TIMEOUT,
+                &config.test_hosts,
+            ),
             settings,
-            http: crate::hubspot::http_client(std::time::Duration::from_secs(60)),
+            signed_urls: SignedUrls::default(),
         }
     }
 
@@ -92,56 +137,102 @@ impl FileLinks {
         Ok(())
     }
 
-    /// Streams `url` to the client, keeping its type and length.
-    async fn stream(&self, url: &str, name: Option<&str>) -> Result<HttpResponse, ApiError> {
-        let upstream = self.http.get(url).send().await.map_err(|_| {
-            ApiError::upstream(
-                "file-unavailable",
-                "the file's source cannot be reached; try again",
-            )
+    /// Streams `url` to the client: its length, its type when `as_file` names a download
+    /// or the type is a raster image, else a download of unknown type.
+    async fn stream(
+        &self,
+        http: &Outbound,
+        url: &str,
+        as_file: Option<&str>,
+        max_bytes: u64,
+    ) -> Result<HttpResponse, ApiError> {
+        let unavailable = |why: String| ApiError::upstream("file-unavailable", why);
+        let url = url::Url::parse(url)
+            .map_err(|_| unavailable("the file's source is not a valid URL".into()))?;
+        let upstream = http.get(&url).await.map_err(|e| match e {
+            FetchError::Blocked(b) => ApiError::forbidden(
+                "address-refused",
+                format!("{b}; handoff does not fetch from there"),
+            ),
+            FetchError::Refused(why) => ApiError::forbidden("address-refused", why),
+            FetchError::Transport { .. } => {
+                unavailable("the file's source cannot be reached; try again".into())
+            }
         })?;
         if !upstream.status().is_success() {
             let status = upstream.status().as_u16();
             return Err(if status == 404 || status == 410 {
                 ApiError::not_found("file")
             } else {
-                ApiError::upstream(
-                    "file-unavailable",
-                    format!("the file's source answered {status}"),
-                )
+                unavailable(format!("the file's source answered {status}"))
             });
         }
-        let mut response = HttpResponse::build(StatusCode::OK);
-        for header in [
-            reqwest::header::CONTENT_TYPE,
-            reqwest::header::CONTENT_LENGTH,
-        ] {
-            if let Some(value) = upstream.headers().get(&header) {
-                response.insert_header((header.as_str(), value.as_bytes()));
-            }
-        }
-        if let Some(name) = name {
-            let safe: String = name
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            response.insert_header((
-                "content-disposition",
-                format!("attachment; filename=\"{safe}\""),
+        if upstream.content_length().is_some_and(|n| n > max_bytes) {
+            return Err(ApiError::upstream(
+                "file-too-large",
+                format!("the file is larger than {} MB", max_bytes / (1024 * 1024)),
             ));
         }
+        let mime = upstream
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let essence = mime
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let mut response = HttpResponse::build(StatusCode::OK);
+        if let Some(length) = upstream.headers().get(reqwest::header::CONTENT_LENGTH) {
+            response.insert_header(("content-length", length.as_bytes()));
+        }
+        match as_file {
+            Some(name) => {
+                if !mime.is_empty() {
+                    response.insert_header(("content-type", mime.as_str()));
+                }
+                response.insert_header(("content-disposition", attachment(name)));
+            }
+            None if INLINE_TYPES.contains(&essence.as_str()) => {
+                response.insert_header(("content-type", essence.as_str()));
+                response.insert_header(("content-disposition", "inline"));
+            }
+            None => {
+                response.insert_header(("content-type", "application/octet-stream"));
+                response.insert_header(("content-disposition", "attachment"));
+            }
+        }
         response.insert_header(("cache-control", "private, max-age=300"));
-        let body = upstream
-            .bytes_stream()
-            .map(|chunk| chunk.map_err(actix_web::error::ErrorBadGateway));
+        // The length header can lie or be missing: count what is passed on.
+        let mut sent = 0u64;
+        let body = upstream.bytes_stream().map(move |chunk| {
+            let chunk = chunk.map_err(actix_web::error::ErrorBadGateway)?;
+            sent += chunk.len() as u64;
+            if sent > max_bytes {
+                return Err(actix_web::error::ErrorBadGateway("the file is too large"));
+            }
+            Ok(chunk)
+        });
         Ok(response.streaming(body))
     }
+}
+
+/// `attachment; filename="…"` with the characters a quoted header value cannot hold replaced.
+fn attachment(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{safe}\"")
 }
 
 #[derive(Deserialize)]
@@ -165,17 +256,42 @@ async fn file(
     let (file_id, name) = path.into_inner();
     let links = &state.file_links;
     links.check(&format!("file:{file_id}"), query.expires, &query.signature)?;
-    let signed = state.hubspot.signed_file_url(&file_id).await.map_err(|e| {
-        if e.is_permanent() {
-            ApiError::not_found("file")
-        } else {
-            ApiError::upstream(
-                "hubspot-unavailable",
-                format!("HubSpot cannot be asked right now: {e}"),
-            )
+    let url = match links.signed_urls.get(&file_id) {
+        Some(url) => url,
+        None => {
+            // Downloads use their own small share of HubSpot's rate limit, never the
+            // budget message delivery waits for.
+            let signed = state
+                .hubspot
+                .signed_file_url_with(&file_id, Budget::OutsideShare)
+                .await
+                .map_err(|e| match e {
+                    HubSpotError::RateLimited { retry_after } => ApiError::retry_after(
+                        retry_after,
+                        "too many file downloads right now; try again later",
+                    ),
+                    e if e.is_permanent() => ApiError::not_found("file"),
+                    e => ApiError::upstream(
+                        "hubspot-unavailable",
+                        format!("HubSpot cannot be asked right now: {e}"),
+                    ),
+                })?;
+            let valid_for = signed
+                .expires_at
+                .and_then(|at| (at - chrono::Utc::now()).to_std().ok())
+                .unwrap_or(SIGNED_URL_LIFETIME)
+                .min(SIGNED_URL_LIFETIME);
+            links.signed_urls.put(&file_id, &signed.url, valid_for);
+            signed.url
         }
-    })?;
-    links.stream(&signed.url, Some(&name)).await
+    };
+    let streamed = links
+        .stream(&links.file_http, &url, Some(&name), FILE_MAX_BYTES)
+        .await;
+    if streamed.is_err() {
+        links.signed_urls.forget(&file_id);
+    }
+    streamed
 }
 
 async fn inline(
@@ -188,17 +304,18 @@ async fn inline(
         query.expires,
         &query.signature,
     )?;
-    links.stream(&query.src, None).await
+    links
+        .stream(&links.inline_http, &query.src, None, INLINE_MAX_BYTES)
+        .await
 }
 
 /// Rewrites every `<img src="…">` in an agent's rich text to a link the bot can fetch.
 pub fn rewrite_inline_images(rich_text: &str, links: &FileLinks) -> String {
     let mut out = String::with_capacity(rich_text.len());
-    let mut rest = rich_text;
-    while let Some(at) = find_img_src(rest) {
-        let (before, after) = rest.split_at(at.start);
-        out.push_str(before);
-        let src = &rest[at.start..at.end];
+    let mut copied = 0;
+    for at in ImgSrcs::new(rich_text) {
+        out.push_str(&rich_text[copied..at.start]);
+        let src = &rich_text[at.clone()];
         let decoded = src.replace("&amp;", "&");
         if decoded.starts_with("http://") || decoded.starts_with("https://") {
             out.push_str(&crate::hubspot::compose::escape_html(
@@ -207,32 +324,70 @@ pub fn rewrite_inline_images(rich_text: &str, links: &FileLinks) -> String {
         } else {
             out.push_str(src);
         }
-        rest = &after[at.end - at.start..];
+        copied = at.end;
     }
-    out.push_str(rest);
+    out.push_str(&rich_text[copied..]);
     out
 }
 
-/// The byte range of the next `src` value inside an `<img …>` tag.
-fn find_img_src(html: &str) -> Option<std::ops::Range<usize>> {
-    let lower = html.to_ascii_lowercase();
-    let mut from = 0;
-    while let Some(tag) = lower[from..].find("<img").map(|i| i + from) {
-        let end = lower[tag..]
-            .find('>')
-            .map(|i| i + tag)
-            .unwrap_or(lower.len());
-        if let Some(attr) = lower[tag..end].find("src=").map(|i| i + tag + 4) {
-            let quote = html.as_bytes().get(attr).copied();
-            if let Some(q @ (b'"' | b'\'')) = quote
-                && let Some(close) = html[attr + 1..end].find(q as char)
-            {
-                return Some(attr + 1..attr + 1 + close);
+/// How many bytes rewriting `rich_text` examines (for tests and the benchmark).
+pub fn inline_scan_cost(rich_text: &str) -> usize {
+    let mut srcs = ImgSrcs::new(rich_text);
+    for _ in &mut srcs {}
+    srcs.examined
+}
+
+/// The byte ranges of the quoted `src` values of `<img …>` tags, in one pass over the text:
+/// each tag is looked at a bounded number of times and the search goes on after it, so the
+/// work is linear in the text, however many images it holds. (Lowercasing the rest of the
+/// text for every image made it quadratic.)
+struct ImgSrcs<'a> {
+    html: &'a str,
+    at: usize,
+    /// Bytes looked at so far.
+    examined: usize,
+}
+
+impl<'a> ImgSrcs<'a> {
+    fn new(html: &'a str) -> Self {
+        ImgSrcs {
+            html,
+            at: 0,
+            examined: 0,
+        }
+    }
+
+    /// The first ASCII-case-insensitive `needle` in `from..to`.
+    fn find(&mut self, needle: &[u8], from: usize, to: usize) -> Option<usize> {
+        let hay = &self.html.as_bytes()[from..to];
+        let found = hay
+            .windows(needle.len())
+            .position(|w| w.eq_ignore_ascii_case(needle));
+        self.examined += found.map_or(hay.len(), |i| i + needle.len());
+        found.map(|i| i + from)
+    }
+}
+
+impl Iterator for ImgSrcs<'_> {
+    type Item = std::ops::Range<usize>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let len = self.html.len();
+        while let Some(tag) = self.find(b"<img", self.at, len) {
+            let end = self.find(b">", tag, len).unwrap_or(len);
+            self.at = end;
+            if let Some(attr) = self.find(b"src=", tag, end).map(|i| i + 4) {
+                let quote = self.html.as_bytes().get(attr).copied();
+                if let Some(q @ (b'"' | b'\'')) = quote
+                    && let Some(close) = self.find(&[q], attr + 1, end)
+                {
+                    return Some(attr + 1..close);
+                }
             }
         }
-        from = end;
+        self.at = len;
+        None
     }
-    None
 }
 
 #[cfg(test)]
@@ -287,6 +442,27 @@ mod tests {
         assert!(
             out.ends_with(r#"<IMG SRC='data:image/png;base64,AA'> end"#),
             "{out}"
+        );
+    }
+
+    fn many_images(n: usize) -> String {
+        (0..n)
+            .map(|i| {
+                format!("<p>line {i:05}</p><img alt=\"x\" src=\"https://cdn.example/{i:05}.png\">")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rewriting_is_linear_in_the_number_of_images() {
+        let one = inline_scan_cost(&many_images(1000));
+        let two = inline_scan_cost(&many_images(2000));
+        let four = inline_scan_cost(&many_images(4000));
+        eprintln!("bytes examined: 1000 images {one}, 2000 {two}, 4000 {four}");
+        assert!(two <= 2 * one + 64, "1000 images: {one} bytes, 2000: {two}");
+        assert!(
+            four <= 2 * two + 64,
+            "2000 images: {two} bytes, 4000: {four}"
         );
     }
 }

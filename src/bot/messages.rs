@@ -85,7 +85,7 @@ impl Content {
                     )));
                 }
                 let p: MediaPayload = shape(kind, payload)?;
-                super::validate::http_url(field, &p.url)?;
+                super::validate::media_url(field, &p.url)?;
                 check_len("payload.title", p.title.as_deref(), 500)?;
                 Ok(p)
             };

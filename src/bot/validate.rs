@@ -20,19 +20,34 @@ pub const HTTP_URL_PATTERN: &str = concat!(
     r"(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?(\?[A-Za-z0-9._~%!$&'()*+,;=:@/?-]*)?$",
 );
 
+/// A media link from the bot: looser than [`HTTP_URL_PATTERN`] in its host (any IPv4 form,
+/// an IPv6 literal), because whether handoff may and can fetch it is the worker's
+/// question, and a link it refuses still reaches the agent with the reason.
+pub const MEDIA_URL_PATTERN: &str = concat!(
+    r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?",
+    r"(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?(\?[A-Za-z0-9._~%!$&'()*+,;=:@/?-]*)?$",
+);
+
 static HTTP_URL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(HTTP_URL_PATTERN).expect("a valid pattern"));
+static MEDIA_URL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(MEDIA_URL_PATTERN).expect("a valid pattern"));
 
-/// An http(s) URL of at most 2048 characters, by [`HTTP_URL_PATTERN`].
+fn invalid_url(field: &str) -> ApiError {
+    ApiError::invalid("invalid-url", format!("{field} must be an http(s) URL"))
+}
+
+/// An http(s) URL handoff itself calls or shows (the bot's webhook, a picture), by
+/// [`HTTP_URL_PATTERN`], at most 2048 characters.
 pub fn http_url(field: &str, value: &str) -> Result<(), ApiError> {
-    if value.len() <= 2048 && HTTP_URL.is_match(value) && url::Url::parse(value).is_ok() {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "invalid-url",
-            format!("{field} must be an http(s) URL"),
-        ))
-    }
+    let ok = value.len() <= 2048 && HTTP_URL.is_match(value) && url::Url::parse(value).is_ok();
+    ok.then_some(()).ok_or_else(|| invalid_url(field))
+}
+
+/// A media link, by [`MEDIA_URL_PATTERN`], at most 2048 characters.
+pub fn media_url(field: &str, value: &str) -> Result<(), ApiError> {
+    let ok = value.len() <= 2048 && MEDIA_URL.is_match(value);
+    ok.then_some(()).ok_or_else(|| invalid_url(field))
 }
 
 #[derive(Debug, Default, Deserialize)]

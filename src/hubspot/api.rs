@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 
 pub const CHANNELS: &str = "/conversations/v3/custom-channels";
 
+/// How long the signed file URLs handoff asks for are valid.
+pub const SIGNED_URL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(86_400);
+
 fn id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     crate::config::lenient_string(d)
 }
@@ -325,6 +328,9 @@ pub struct Actor {
 #[derive(Debug, Clone, Deserialize)]
 pub struct SignedFile {
     pub url: String,
+    /// When `url` stops working (HubSpot may grant less than was asked for).
+    #[serde(default, rename = "expiresAt")]
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     pub name: Option<String>,
     pub extension: Option<String>,
     pub size: Option<u64>,
@@ -352,13 +358,25 @@ impl HubSpot {
     }
 
     pub async fn signed_file_url(&self, file_id: &str) -> Result<SignedFile, HubSpotError> {
+        self.signed_file_url_with(file_id, super::client::Budget::Shared)
+            .await
+    }
+
+    /// A signed URL valid for [`SIGNED_URL_LIFETIME`], under a chosen part of the limit.
+    pub async fn signed_file_url_with(
+        &self,
+        file_id: &str,
+        budget: super::client::Budget,
+    ) -> Result<SignedFile, HubSpotError> {
         let path = format!("/files/v3/files/{file_id}/signed-url");
-        self.call(
+        let seconds = SIGNED_URL_LIFETIME.as_secs().to_string();
+        self.call_with(
             Method::GET,
             &path,
-            &[("expirationSeconds", "86400")],
+            &[("expirationSeconds", seconds.as_str())],
             None,
             Auth::Bearer,
+            budget,
         )
         .await
     }

@@ -53,6 +53,15 @@ pub struct DeveloperCredentials {
     pub api_key: Secret,
 }
 
+/// Whose part of the rate limit a call uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// handoff's own work: waits for a slot.
+    Shared,
+    /// Done for an outside caller (a file link): the small share, or `RateLimited` at once.
+    OutsideShare,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Auth {
     /// The portal's OAuth access token.
@@ -194,11 +203,27 @@ impl HubSpot {
         body: Option<&Value>,
         auth: Auth,
     ) -> Result<T, HubSpotError> {
+        self.call_with(method, path, query, body, auth, Budget::Shared)
+            .await
+    }
+
+    /// [`HubSpot::call`] under a chosen part of the rate limit.
+    pub async fn call_with<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        auth: Auth,
+        budget: Budget,
+    ) -> Result<T, HubSpotError> {
         let body = match body {
             Some(json) => Body::Json(json),
             None => Body::Empty,
         };
-        let bytes = self.call_raw(method, path, query, body, auth).await?;
+        let bytes = self
+            .call_raw(method, path, query, body, auth, budget)
+            .await?;
         let value: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
         serde_json::from_slice(value).map_err(|e| HubSpotError::Unexpected(format!("{path}: {e}")))
     }
@@ -210,7 +235,14 @@ impl HubSpot {
         upload: &Upload,
     ) -> Result<T, HubSpotError> {
         let bytes = self
-            .call_raw(Method::POST, path, &[], Body::File(upload), Auth::Bearer)
+            .call_raw(
+                Method::POST,
+                path,
+                &[],
+                Body::File(upload),
+                Auth::Bearer,
+                Budget::Shared,
+            )
             .await?;
         serde_json::from_slice(&bytes).map_err(|e| HubSpotError::Unexpected(format!("{path}: {e}")))
     }
@@ -222,6 +254,7 @@ impl HubSpot {
         query: &[(&str, &str)],
         body: Body<'_>,
         auth: Auth,
+        budget: Budget,
     ) -> Result<bytes::Bytes, HubSpotError> {
         let mut refreshed_after_401 = false;
         loop {
@@ -254,7 +287,13 @@ impl HubSpot {
             } else {
                 None
             };
-            let permit = self.limiter.acquire().await;
+            let permit = match budget {
+                Budget::Shared => self.limiter.acquire().await,
+                Budget::OutsideShare => self
+                    .limiter
+                    .try_acquire_share()
+                    .map_err(|retry_after| HubSpotError::RateLimited { retry_after })?,
+            };
             let response = request.send().await.map_err(|e| transport_error(&e));
             let response = match response {
                 Ok(r) => r,

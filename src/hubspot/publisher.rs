@@ -30,6 +30,20 @@ pub struct Publisher {
     pub store: Store,
     pub provision: Arc<ProvisionState>,
     pub events: Arc<EventLog>,
+    /// How long all the downloads and uploads of one attempt may take together. An
+    /// attempt is cut at its lease; this leaves room in it for an upload under way and
+    /// the publish, so work done is recorded rather than lost with the attempt.
+    pub media_budget: Duration,
+}
+
+/// The media of one attempt: the deadline they share, and whether this attempt uploaded
+/// anything (then running out of time is progress, not a failure).
+struct MediaRun<'a> {
+    session: &'a Session,
+    message_id: &'a str,
+    attempts: u32,
+    deadline: tokio::time::Instant,
+    uploaded: bool,
 }
 
 /// A step failed: how the outbox should treat it.
@@ -67,6 +81,9 @@ impl Deliver for Publisher {
     }
 
     async fn dead_lettered(&self, item: &OutboxItem, reason: &str) {
+        if let Job::StartSession { message_id, .. } | Job::Publish { message_id, .. } = &item.job {
+            self.forget_uploads(&item.lane, message_id);
+        }
         if let Job::StartSession { .. } = item.job {
             // HubSpot refused the session itself: it can never open.
             let session = &item.lane;
@@ -138,10 +155,9 @@ impl Publisher {
                 message_id,
                 history,
             } => {
+                let mut run = self.media_run(&session, message_id, item.attempts);
                 let contact = self.find_contact(&user).await?;
-                let (media, attachments) = self
-                    .attach_history(&session, history, item.attempts)
-                    .await?;
+                let (media, attachments) = self.attach_history(&mut run, history).await?;
                 let composed = compose::first_message(&session, &user, history, &media);
                 let mut body = self.message_body(&target, &session, &user, message_id, &composed);
                 body["attachments"] = Value::Array(attachments);
@@ -171,16 +187,18 @@ impl Publisher {
                     &format!("opened:{}", session.id),
                     None,
                 )?;
+                self.forget_uploads(&session.id, message_id);
             }
             Job::Publish {
                 message_id,
                 content,
             } => {
-                let (composed, attachments) =
-                    self.prepare(&session, content, item.attempts).await?;
+                let mut run = self.media_run(&session, message_id, item.attempts);
+                let (composed, attachments) = self.prepare(&mut run, content).await?;
                 let mut body = self.message_body(&target, &session, &user, message_id, &composed);
                 body["attachments"] = Value::Array(attachments);
                 self.hubspot.publish(&target.channel_id, &body).await?;
+                self.forget_uploads(&session.id, message_id);
             }
             Job::Note { message_id, text } => {
                 let composed = Composed {
@@ -213,9 +231,8 @@ impl Publisher {
     /// the link and the reason, so nothing is dropped silently.
     async fn prepare(
         &self,
-        session: &Session,
+        run: &mut MediaRun<'_>,
         content: &Content,
-        attempts: u32,
     ) -> Result<(Composed, Vec<Value>), Stop> {
         let Some((kind, url, title)) = content.media() else {
             let Content::Location {
@@ -237,10 +254,10 @@ impl Publisher {
             }
             return Ok((Composed::plain(content.summary()), vec![attachment]));
         };
-        match self.attach(session, kind, url, title, attempts).await? {
+        match self.attach(run, 0, kind, url, title).await? {
             Ok((name, attachment)) => Ok((Composed::plain(name), vec![attachment])),
             Err(reason) => {
-                tracing::info!(session = session.id, reason, "media sent as a link");
+                tracing::info!(session = run.session.id, reason, "media sent as a link");
                 Ok((
                     Composed::plain(format!(
                         "{}\n(handoff could not attach it: {reason})",
@@ -256,13 +273,12 @@ impl Publisher {
     /// rest, and what cannot be attached, stays a link in the transcript.
     async fn attach_history(
         &self,
-        session: &Session,
+        run: &mut MediaRun<'_>,
         history: &[HistoryLine],
-        attempts: u32,
     ) -> Result<(Vec<LineMedia>, Vec<Value>), Stop> {
         let mut media = Vec::with_capacity(history.len());
         let mut attachments = Vec::new();
-        for line in history {
+        for (index, line) in history.iter().enumerate() {
             let Some((kind, url, title)) = line.content.media() else {
                 media.push(LineMedia::None);
                 continue;
@@ -273,7 +289,7 @@ impl Publisher {
                 )));
                 continue;
             }
-            match self.attach(session, kind, url, title, attempts).await? {
+            match self.attach(run, index, kind, url, title).await? {
                 Ok((name, attachment)) => {
                     attachments.push(attachment);
                     media.push(LineMedia::Attached(name));
@@ -284,20 +300,70 @@ impl Publisher {
         Ok((media, attachments))
     }
 
-    /// Downloads `url` and uploads it to HubSpot's Files API; `Ok(Err(reason))` when it
-    /// cannot be attached, `Err` when the item should be tried again.
+    /// The message is published (or given up): its upload records are not needed. Failing
+    /// to remove them only leaves a few stale records, so it does not fail the item.
+    fn forget_uploads(&self, session: &str, message_id: &str) {
+        if let Err(e) = self.store.forget_uploads(session, message_id) {
+            tracing::warn!(session, error = %e, "cannot forget a message's uploads");
+        }
+    }
+
+    fn media_run<'a>(
+        &self,
+        session: &'a Session,
+        message_id: &'a str,
+        attempts: u32,
+    ) -> MediaRun<'a> {
+        MediaRun {
+            session,
+            message_id,
+            attempts,
+            deadline: tokio::time::Instant::now() + self.media_budget,
+            uploaded: false,
+        }
+    }
+
+    /// Downloads `url` and uploads it to HubSpot's Files API, unless an earlier attempt
+    /// did; `Ok(Err(reason))` when it cannot be attached, `Err` when the item should be
+    /// tried again.
     async fn attach(
         &self,
-        session: &Session,
+        run: &mut MediaRun<'_>,
+        index: usize,
         kind: Kind,
         url: &str,
         title: Option<&str>,
-        attempts: u32,
     ) -> Result<Result<(String, Value), String>, Stop> {
-        let fetched = match self.media.fetch(url, kind).await {
+        let attachment = |file_id: &str, name: &str| json!({"type": "FILE", "fileId": file_id, "name": name, "fileUsageType": kind.usage()});
+        let session = run.session;
+        if let Some(done) = self
+            .store
+            .uploaded_file(&session.id, run.message_id, index)?
+        {
+            return Ok(Ok((
+                done.name.clone(),
+                attachment(&done.file_id, &done.name),
+            )));
+        }
+        let fetched = match tokio::time::timeout_at(run.deadline, self.media.fetch(url, kind)).await
+        {
+            Ok(result) => result,
+            // Out of time after uploading something: go on in a new attempt, which starts
+            // where this one stopped. Not a failure, so it does not use up the tries.
+            Err(_) if run.uploaded => {
+                return Err(Stop(Outcome::Deferred {
+                    reason: "media partly uploaded; continuing".into(),
+                    after: Duration::ZERO,
+                }));
+            }
+            Err(_) => Err(FetchError::Transient(
+                "the download did not finish in the time one attempt allows".into(),
+            )),
+        };
+        let fetched = match fetched {
             Ok(f) => f,
             // A blip is retried a few times before the agent gets the link instead.
-            Err(FetchError::Transient(e)) if attempts < MEDIA_ATTEMPTS => {
+            Err(FetchError::Transient(e)) if run.attempts < MEDIA_ATTEMPTS => {
                 return Err(Stop(Outcome::Retry {
                     error: format!("media download: {e}"),
                     retry_after: None,
@@ -307,6 +373,8 @@ impl Publisher {
         };
         let name = title.map(str::to_string).unwrap_or(fetched.name.clone());
         let folder = format!("/handoff/{}", session.id);
+        // Started before the deadline, an upload is let finish: cutting it could leave a
+        // file in HubSpot that no record knows about, uploaded again by the next attempt.
         let file_id = match self
             .hubspot
             .upload_file(fetched.bytes, &fetched.name, &fetched.mime, &folder)
@@ -318,9 +386,18 @@ impl Publisher {
             }
             Err(e) => return Err(e.into()),
         };
-        let attachment =
-            json!({"type": "FILE", "fileId": file_id, "name": name, "fileUsageType": kind.usage()});
-        Ok(Ok((name, attachment)))
+        self.store.record_upload(
+            &session.id,
+            run.message_id,
+            index,
+            &crate::store::UploadedFile {
+                file_id: file_id.clone(),
+                name: name.clone(),
+            },
+        )?;
+        self.store.flush().await?;
+        run.uploaded = true;
+        Ok(Ok((name.clone(), attachment(&file_id, &name))))
     }
 
     fn message_body(

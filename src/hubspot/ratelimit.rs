@@ -7,6 +7,10 @@
 //!
 //! Account-wide pauses (a 429's `Retry-After`) and HubSpot's own `Remaining` header slow
 //! every caller down.
+//!
+//! Work done for an outside caller (a download through a file link) gets a small share of
+//! the same window instead of waiting in line: it never takes more than that share, and
+//! its calls count in the window like any other, so the total stays within the limit.
 
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -16,6 +20,10 @@ use tokio::time::Instant;
 /// HubSpot's general window.
 pub const WINDOW: Duration = Duration::from_secs(10);
 
+/// The share of the limit outside callers (file links) may use, in percent; at least one
+/// call, so a very low limit still lets a link work now and then.
+pub const SHARE_PERCENT: usize = 10;
+
 struct State {
     limit: usize,
     /// Calls sent and not answered yet; they count as "now".
@@ -24,6 +32,9 @@ struct State {
     /// recorded as they arrive, so the queue stays sorted and expiry pops from the front.
     done: VecDeque<Instant>,
     paused_until: Option<Instant>,
+    /// The share's calls, counted in `in_flight` and `done` too.
+    share_in_flight: usize,
+    share_done: VecDeque<Instant>,
 }
 
 impl State {
@@ -31,10 +42,17 @@ impl State {
         while self.done.front().is_some_and(|t| *t + window <= now) {
             self.done.pop_front();
         }
+        while self.share_done.front().is_some_and(|t| *t + window <= now) {
+            self.share_done.pop_front();
+        }
     }
 
     fn used(&self) -> usize {
         self.in_flight + self.done.len()
+    }
+
+    fn share_limit(&self) -> usize {
+        (self.limit * SHARE_PERCENT / 100).max(1)
     }
 }
 
@@ -50,13 +68,19 @@ pub struct RateLimiter {
 /// slot's 10 s in the window.
 pub struct Permit<'a> {
     limiter: &'a RateLimiter,
+    share: bool,
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         let mut st = self.limiter.state.lock();
+        let now = Instant::now();
         st.in_flight -= 1;
-        st.done.push_back(Instant::now());
+        st.done.push_back(now);
+        if self.share {
+            st.share_in_flight -= 1;
+            st.share_done.push_back(now);
+        }
     }
 }
 
@@ -71,6 +95,8 @@ impl RateLimiter {
                 in_flight: 0,
                 done: VecDeque::new(),
                 paused_until: None,
+                share_in_flight: 0,
+                share_done: VecDeque::new(),
             }),
             turnstile: tokio::sync::Mutex::new(()),
         }
@@ -90,7 +116,10 @@ impl RateLimiter {
                         st.expire(now, self.window);
                         if st.used() < st.limit {
                             st.in_flight += 1;
-                            return Permit { limiter: self };
+                            return Permit {
+                                limiter: self,
+                                share: false,
+                            };
                         }
                         // Full: wait for the oldest answered call to leave the window, or
                         // poll shortly while every slot is still in flight.
@@ -103,6 +132,38 @@ impl RateLimiter {
             };
             tokio::time::sleep_until(wait_until).await;
         }
+    }
+
+    /// A slot from the outside callers' share, now or never: `Err` says how long until one
+    /// may be free. It does not wait, so a flood of downloads answers 429 at once instead
+    /// of queueing in front of message delivery.
+    pub fn try_acquire_share(&self) -> Result<Permit<'_>, Duration> {
+        let mut st = self.state.lock();
+        let now = Instant::now();
+        if let Some(until) = st.paused_until.filter(|u| *u > now) {
+            return Err(until - now);
+        }
+        st.expire(now, self.window);
+        // When the oldest answered call of `queue` leaves the window (or soon, when every
+        // call counted is still in flight).
+        let free_at = |queue: &VecDeque<Instant>| {
+            queue
+                .front()
+                .map(|t| (*t + self.window).saturating_duration_since(now))
+                .unwrap_or(Duration::from_secs(1))
+        };
+        if st.share_in_flight + st.share_done.len() >= st.share_limit() {
+            return Err(free_at(&st.share_done));
+        }
+        if st.used() >= st.limit {
+            return Err(free_at(&st.done));
+        }
+        st.in_flight += 1;
+        st.share_in_flight += 1;
+        Ok(Permit {
+            limiter: self,
+            share: true,
+        })
     }
 
     /// Stops every caller until `until` (a 429 is account-wide).
@@ -172,5 +233,35 @@ mod tests {
         assert_eq!(limiter.headroom(), 2);
         limiter.observe(Some(10), None);
         assert!(limiter.headroom() <= 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_share_is_a_tenth_of_the_same_window() {
+        let limiter = RateLimiter::new(50, WINDOW);
+        let taken: Vec<_> = (0..5)
+            .map(|_| limiter.try_acquire_share().unwrap())
+            .collect();
+        let wait = limiter
+            .try_acquire_share()
+            .err()
+            .expect("the share is spent");
+        assert!(wait > Duration::ZERO && wait <= WINDOW, "{wait:?}");
+        drop(taken);
+        // The share's calls count in the window: 45 more fill it.
+        assert_eq!(limiter.headroom(), 45);
+        let others: Vec<_> =
+            futures_util::future::join_all((0..45).map(|_| limiter.acquire())).await;
+        assert_eq!(limiter.headroom(), 0);
+        drop(others);
+        tokio::time::sleep(WINDOW).await;
+        // A full window (by other callers) leaves no share either.
+        let full: Vec<_> = futures_util::future::join_all((0..50).map(|_| limiter.acquire())).await;
+        assert!(limiter.try_acquire_share().is_err());
+        drop(full);
+        tokio::time::sleep(WINDOW).await;
+        assert!(
+            limiter.try_acquire_share().is_ok(),
+            "free again a window later"
+        );
     }
 }

@@ -12,11 +12,13 @@ pub mod models;
 mod outbox;
 mod retention;
 mod sessions;
+mod uploads;
 
 pub use inbound::{integration_thread_id, session_of_integration_thread};
 pub use models::*;
 pub use outbox::{ItemKey, Queue};
 pub use sessions::{MessageOutcome, NewSession, SessionOutcome, StopOutcome, UserInput};
+pub use uploads::UploadedFile;
 
 use parking_lot::{Mutex, MutexGuard};
 use serde::Serialize;
@@ -71,6 +73,8 @@ pub struct Store {
     /// Event de-duplication key → seq.
     event_keys: sled::Tree,
     dead_letters: sled::Tree,
+    /// Files uploaded for messages still queued (see `uploads`).
+    uploads: sled::Tree,
     flusher: flusher::Flusher,
     /// Orders the writes of one session (message vs. stop) without a sled transaction.
     session_locks: Arc<[Mutex<()>; SESSION_LOCKS]>,
@@ -114,6 +118,7 @@ impl Store {
             events: tree("events")?,
             event_keys: tree("event_keys")?,
             dead_letters: tree("dead_letters")?,
+            uploads: tree("uploads")?,
             flusher: flusher::Flusher::start(db.clone()),
             session_locks: Arc::new(std::array::from_fn(|_| Mutex::new(()))),
             queued: Arc::new(std::array::from_fn(|_| AtomicUsize::new(0))),

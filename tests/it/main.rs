@@ -10,6 +10,7 @@ mod chaos;
 mod commands;
 mod crash;
 mod delivery;
+mod file_links;
 mod fuzz_corpus;
 mod media;
 mod metrics;

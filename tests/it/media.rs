@@ -4,7 +4,7 @@
 //! slow download keeps its place in the session's order.
 
 use crate::support::fake_hubspot::{FakeConfig, FakeHubSpot, Thread};
-use crate::support::harness::{connected, eventually};
+use crate::support::harness::{connected, connected_with, eventually, test_hosts};
 use crate::support::media_server::MediaServer;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -179,7 +179,12 @@ async fn agent_messages(h: &crate::support::harness::Handoff, n: usize) -> Vec<V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_files_and_inline_images_reach_the_bot_as_links_that_need_no_credentials() {
-    let (fake, _dir, h) = connected(FakeConfig::default()).await;
+    // Inline images are never fetched from loopback: the fake's files are reached under a
+    // made-up public name.
+    let (fake, _dir, h) = connected_with(FakeConfig::default(), |c| {
+        c.test_hosts = test_hosts(&["files.hubspot.test"]);
+    })
+    .await;
     let session = h.open_session("ada@example.com", json!([])).await;
     messages(&fake, &session, 1).await;
     let thread = thread(&fake, &session).unwrap().id;
@@ -200,7 +205,10 @@ async fn agents_files_and_inline_images_reach_the_bot_as_links_that_need_no_cred
         .json()
         .await
         .unwrap();
-    let src = signed["url"].as_str().unwrap().to_string();
+    let src = signed["url"]
+        .as_str()
+        .unwrap()
+        .replace("//127.0.0.1:", "//files.hubspot.test:");
     let rich = format!(
         "<p>Here you go</p><img src=\"{}\">",
         src.replace('&', "&amp;")
@@ -352,5 +360,110 @@ async fn private_addresses_can_be_refused() {
         text.contains("private address") && text.contains("media.block_private_networks"),
         "{text}"
     );
+    assert!(fake.uploads().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_with_slow_media_opens_after_retries_uploading_each_file_once() {
+    // An attempt may hold its item for 3 × 3 s. Five slow files (1.5 s download, 1 s
+    // upload each) need 12.5 s: more than one attempt, so only resuming where the last
+    // attempt stopped can open the session.
+    let (fake, _dir, h) = connected_with(FakeConfig::default(), |c| {
+        c.hubspot.timeout = Duration::from_secs(3);
+    })
+    .await;
+    fake.set_upload_delay(Duration::from_secs(1));
+    let media = MediaServer::start().await;
+    let history: Vec<Value> = (0..5)
+        .map(|i| json!({"source": {"type": "user"}, "type": "image", "payload": {"imageUrl": format!("{}/slow.png?n={i}", media.url)}}))
+        .collect();
+    let session = h.open_session("ada@example.com", json!(history)).await;
+    eventually(Duration::from_secs(60), || async {
+        thread(&fake, &session).is_some_and(|t| !t.messages.is_empty())
+    })
+    .await;
+    let first = &thread(&fake, &session).unwrap().messages[0];
+    let attachments = first["attachments"].as_array().unwrap();
+    assert_eq!(attachments.len(), 5, "{first}");
+    let uploads = fake.uploads();
+    assert_eq!(uploads.len(), 5, "each file uploaded exactly once");
+    for a in attachments {
+        assert!(uploads.iter().any(|u| u.0 == a["fileId"]), "{a}");
+        assert!(*uploads.iter().find(|u| u.0 == a["fileId"]).unwrap().4 == media.photo);
+    }
+    assert_eq!(h.session(&session).await["status"], "open");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_and_link_local_links_are_refused_even_when_private_networks_are_allowed() {
+    // The default: a homelab bot may serve media from its LAN.
+    let (fake, _dir, h) = connected(FakeConfig::default()).await;
+    let session = h.open_session("ada@example.com", json!([])).await;
+    let links = [
+        (
+            "http://169.254.169.254/latest/meta-data/x.png",
+            "cloud metadata",
+        ),
+        ("http://2852039166/x.png", "cloud metadata"),
+        ("http://[::ffff:169.254.169.254]/x.png", "cloud metadata"),
+        ("http://[fd00:ec2::254]/x.png", "cloud metadata"),
+        ("http://169.254.10.1/x.png", "link-local"),
+        ("http://[fe80::1]/x.png", "link-local"),
+    ];
+    for (i, (link, _)) in links.iter().enumerate() {
+        send(
+            &h,
+            &session,
+            &format!("m{i}"),
+            "image",
+            json!({"imageUrl": link}),
+        )
+        .await;
+    }
+    let all = messages(&fake, &session, 1 + links.len()).await;
+    for (i, (link, reason)) in links.iter().enumerate() {
+        let text = all[1 + i]["text"].as_str().unwrap();
+        assert!(text.contains(link), "the agent gets the link: {text}");
+        assert!(text.contains(reason), "{link}: {text}");
+    }
+    assert!(fake.uploads().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn addresses_that_embed_a_private_one_are_refused_when_blocking() {
+    let (fake, _dir, h) = connected_with(FakeConfig::default(), |c| {
+        c.media.block_private_networks = true;
+    })
+    .await;
+    let media = MediaServer::start().await;
+    let port = media.port;
+    let session = h.open_session("ada@example.com", json!([])).await;
+    let links = [
+        format!("http://127.1:{port}/photo.png"),
+        format!("http://2130706433:{port}/photo.png"),
+        format!("http://[::ffff:7f00:1]:{port}/photo.png"),
+        format!("http://[2002:7f00:1::]:{port}/photo.png"),
+        format!("http://[64:ff9b::7f00:1]:{port}/photo.png"),
+        format!("http://localhost:{port}/photo.png"),
+    ];
+    for (i, link) in links.iter().enumerate() {
+        send(
+            &h,
+            &session,
+            &format!("m{i}"),
+            "image",
+            json!({"imageUrl": link}),
+        )
+        .await;
+    }
+    let all = messages(&fake, &session, 1 + links.len()).await;
+    for (i, link) in links.iter().enumerate() {
+        let text = all[1 + i]["text"].as_str().unwrap();
+        assert!(
+            text.contains("media.block_private_networks refuses private addresses"),
+            "{link}: {text}"
+        );
+    }
+    assert_eq!(media.hits(), 0, "nothing was fetched");
     assert!(fake.uploads().is_empty());
 }

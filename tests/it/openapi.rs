@@ -67,9 +67,16 @@ fn url_fields_state_the_servers_pattern() {
     fn walk(v: &Value, found: &mut usize) {
         match v {
             Value::Object(map) => {
-                if map.get("description").and_then(Value::as_str) == Some("an http(s) URL") {
-                    assert_eq!(map["pattern"], handoff::bot::validate::HTTP_URL_PATTERN);
-                    *found += 1;
+                match map.get("description").and_then(Value::as_str) {
+                    Some("an http(s) URL") => {
+                        assert_eq!(map["pattern"], handoff::bot::validate::HTTP_URL_PATTERN);
+                        *found += 1;
+                    }
+                    Some("an http(s) media URL") => {
+                        assert_eq!(map["pattern"], handoff::bot::validate::MEDIA_URL_PATTERN);
+                        *found += 1;
+                    }
+                    _ => {}
                 }
                 map.values().for_each(|x| walk(x, found));
             }

@@ -63,11 +63,31 @@ pub fn bare_config(fake: &FakeHubSpot, data_dir: &Path) -> Config {
 
 /// A fake HubSpot and a handoff connected to it and ready (the temp dir holds the store).
 pub async fn connected(fake_config: FakeConfig) -> (FakeHubSpot, tempfile::TempDir, Handoff) {
+    connected_with(fake_config, |_| {}).await
+}
+
+/// [`connected`], with the test's changes to the configuration.
+pub async fn connected_with(
+    fake_config: FakeConfig,
+    adjust: impl FnOnce(&mut Config),
+) -> (FakeHubSpot, tempfile::TempDir, Handoff) {
     let fake = FakeHubSpot::start(fake_config).await;
     let dir = tempfile::tempdir().unwrap();
-    let handoff = Handoff::start(config(&fake, dir.path())).await;
+    let mut config = config(&fake, dir.path());
+    adjust(&mut config);
+    let handoff = Handoff::start(config).await;
     handoff.wait_ready().await;
     (fake, dir, handoff)
+}
+
+/// Made-up public host names that lead to the test servers on loopback (outside fetches
+/// refuse loopback itself).
+pub fn test_hosts(names: &[&str]) -> handoff::net::TestHosts {
+    handoff::net::TestHosts::new(
+        names
+            .iter()
+            .map(|n| (n.to_string(), std::net::Ipv4Addr::LOCALHOST.into())),
+    )
 }
 
 pub struct Handoff {

@@ -1,15 +1,21 @@
 //! Serves the bot's media for the tests: an image, a PDF, a slow image, a file over the
-//! size cap, an HTML page (the wrong type for an image) and a 404.
+//! size cap, an HTML page (the wrong type for an image), an SVG with a script and a 404.
+//! It counts the requests it gets, so a test can show a link was never fetched.
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 pub struct MediaServer {
     pub url: String,
     pub photo: Vec<u8>,
     pub pdf: Vec<u8>,
+    /// The port, for links under made-up host names (see `Config::test_hosts`).
+    pub port: u16,
+    hits: Arc<AtomicUsize>,
     handle: ServerHandle,
 }
 
@@ -28,12 +34,20 @@ impl MediaServer {
             web::Bytes::from(pdf.clone()),
         );
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let port = listener.local_addr().unwrap().port();
+        let url = format!("http://127.0.0.1:{port}");
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
         let server =
             HttpServer::new(move || {
                 let (p, d, big) = (p.clone(), d.clone(), big.clone());
                 let slow = p.clone();
+                let counter = counter.clone();
                 App::new()
+                .wrap_fn(move |req, srv| {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    actix_web::dev::Service::call(srv, req)
+                })
                 .route("/photo.png", web::get().to(move || {
                     let p = p.clone();
                     async move { HttpResponse::Ok().content_type("image/png").body(p) }
@@ -56,6 +70,11 @@ impl MediaServer {
                 .route("/page.html", web::get().to(|| async {
                     HttpResponse::Ok().content_type("text/html").body("<html></html>")
                 }))
+                .route("/drawing.svg", web::get().to(|| async {
+                    HttpResponse::Ok().content_type("image/svg+xml").body(
+                        r#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>"#,
+                    )
+                }))
             })
             .workers(1)
             .disable_signals()
@@ -68,8 +87,15 @@ impl MediaServer {
             url,
             photo,
             pdf,
+            port,
+            hits,
             handle,
         }
+    }
+
+    /// Requests served so far.
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
     }
 }
 
