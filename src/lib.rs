@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod bot;
+pub mod client_addr;
 pub mod config;
 pub mod error;
 #[doc(hidden)]

@@ -11,6 +11,7 @@ mod commands;
 mod crash;
 mod delivery;
 mod fuzz_corpus;
+mod login_limit;
 mod media;
 mod metrics;
 mod openapi;
