@@ -75,11 +75,32 @@ pub struct AdminAuth {
     argon2: Arc<Semaphore>,
     /// Password verifications run so far (the login limit's tests count them).
     verifications: AtomicU64,
-    /// OAuth `state` values handed to HubSpot's consent page: when each was made and where
-    /// the flow returns to. Proof that an admin started the flow, since the callback may
-    /// arrive without the session cookie (`SameSite=Strict` after a cross-site redirect).
-    oauth_states: Mutex<HashMap<String, (Instant, &'static str)>>,
+    /// OAuth `state` values handed to HubSpot's consent page. Proof that an admin started
+    /// the flow, since the callback may arrive without the session cookie
+    /// (`SameSite=Strict` after a cross-site redirect).
+    oauth_states: Mutex<HashMap<String, OAuthFlow>>,
 }
+
+struct OAuthFlow {
+    made: Instant,
+    /// Where the flow returns to.
+    return_to: &'static str,
+    /// SHA-256 of the nonce in the starting browser's `handoff_oauth` cookie: a `state`
+    /// that leaked (a log, a screenshot, a shared link) is useless in any other browser.
+    nonce: [u8; 32],
+}
+
+/// Why `/oauth/callback` refused a `state`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum OAuthRefused {
+    /// Unknown, used or expired.
+    Unknown,
+    /// Known, but this browser did not start the flow.
+    OtherBrowser,
+}
+
+/// The cookie that binds an OAuth flow to the browser that started it.
+pub const OAUTH_COOKIE: &str = "handoff_oauth";
 
 /// How long the admin has to consent on HubSpot's page.
 const OAUTH_STATE_LIFETIME: Duration = Duration::from_secs(15 * 60);
@@ -206,20 +227,43 @@ impl AdminAuth {
         token
     }
 
-    /// A fresh OAuth `state` for a flow that returns to `return_to`.
-    pub fn begin_oauth(&self, return_to: &'static str) -> String {
-        let state = random_token();
+    /// A fresh OAuth flow that returns to `return_to`: its `state` (for HubSpot) and its
+    /// nonce (for the starting browser's [`oauth_cookie`]).
+    pub fn begin_oauth(&self, return_to: &'static str) -> (String, String) {
+        let (state, nonce) = (random_token(), random_token());
         let now = Instant::now();
         let mut states = self.oauth_states.lock();
-        states.retain(|_, (made, _)| now.duration_since(*made) < OAUTH_STATE_LIFETIME);
-        states.insert(state.clone(), (now, return_to));
-        state
+        states.retain(|_, flow| now.duration_since(flow.made) < OAUTH_STATE_LIFETIME);
+        states.insert(
+            state.clone(),
+            OAuthFlow {
+                made: now,
+                return_to,
+                nonce: digest(&nonce),
+            },
+        );
+        (state, nonce)
     }
 
-    /// Spends an OAuth `state`; `None` when it is unknown, used or expired.
-    pub fn finish_oauth(&self, state: &str) -> Option<&'static str> {
-        let (made, return_to) = self.oauth_states.lock().remove(state)?;
-        (made.elapsed() < OAUTH_STATE_LIFETIME).then_some(return_to)
+    /// Spends an OAuth `state` presented with the browser's nonce. A state shown by the
+    /// wrong browser stays usable by the right one.
+    pub fn finish_oauth(
+        &self,
+        state: &str,
+        nonce: Option<&str>,
+    ) -> Result<&'static str, OAuthRefused> {
+        use subtle::ConstantTimeEq;
+        let mut states = self.oauth_states.lock();
+        let flow = states.get(state).ok_or(OAuthRefused::Unknown)?;
+        if flow.made.elapsed() >= OAUTH_STATE_LIFETIME {
+            states.remove(state);
+            return Err(OAuthRefused::Unknown);
+        }
+        let presented = digest(nonce.unwrap_or_default());
+        if nonce.is_none() || !bool::from(presented[..].ct_eq(&flow.nonce[..])) {
+            return Err(OAuthRefused::OtherBrowser);
+        }
+        Ok(states.remove(state).expect("present above").return_to)
     }
 
     pub fn logout(&self, token: &str) {
@@ -282,6 +326,20 @@ pub fn form_cookie(token: &str, secure: bool) -> Cookie<'static> {
         .http_only(true)
         .same_site(SameSite::Strict)
         .secure(secure)
+        .finish()
+}
+
+/// The OAuth nonce cookie: `SameSite=Lax`, because HubSpot's redirect back is a cross-site
+/// top-level GET (a `Strict` cookie would stay behind); only sent to the callback.
+pub fn oauth_cookie(nonce: &str, secure: bool) -> Cookie<'static> {
+    Cookie::build(OAUTH_COOKIE, nonce.to_string())
+        .path("/oauth/callback")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .max_age(time::Duration::seconds(
+            OAUTH_STATE_LIFETIME.as_secs() as i64
+        ))
         .finish()
 }
 

@@ -14,6 +14,7 @@ mod fuzz_corpus;
 mod login_limit;
 mod media;
 mod metrics;
+mod oauth_binding;
 mod openapi;
 mod outbox_props;
 mod provisioning;
