@@ -4,6 +4,7 @@
 //! server on `127.0.0.1:0`.
 
 pub mod app;
+pub mod body_deadline;
 pub mod bot;
 pub mod client_addr;
 pub mod config;

@@ -20,6 +20,7 @@ mod outbox_props;
 mod provisioning;
 mod registration;
 mod sessions;
+mod slow_clients;
 mod tls;
 mod webhooks;
 mod wizard;
