@@ -12,6 +12,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hubspot;
+pub mod local_client;
 pub mod media;
 pub mod metrics;
 pub mod ops;
