@@ -719,4 +719,25 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    fn http_keys_load_from_the_environment_and_bad_ranges_are_named() {
+        Jail::expect_with(|jail| {
+            jail.set_env("HANDOFF_HTTP__TRUSTED_PROXIES", "[\"10.0.0.0/8\", \"::1\"]");
+            jail.set_env("HANDOFF_HTTP__BODY_TIMEOUT", "3s");
+            let c = load_in(jail, None).unwrap();
+            assert_eq!(c.http.trusted_proxies.len(), 2);
+            assert!(c.http.trusted_proxies[0].contains("10.2.3.4".parse().unwrap()));
+            assert_eq!(c.http.body_timeout, Duration::from_secs(3));
+            assert_eq!(c.http.max_connections, 1024);
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            let err = load_in(jail, Some("[http]\ntrusted_proxies = [\"10.0.0.0/40\"]\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("10.0.0.0/40"), "{err}");
+            Ok(())
+        });
+    }
 }
