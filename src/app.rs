@@ -210,6 +210,8 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
 
     let addr = listener.local_addr()?;
     let data = state.clone();
+    let http = config.http.clone();
+    let body_timeout = http.body_timeout;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
@@ -218,6 +220,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
             .app_data(extractors::path_config())
             .app_data(extractors::payload_config())
             .app_data(extractors::form_config())
+            .wrap_fn(move |req, srv| crate::body_deadline::middleware(body_timeout, req, srv))
             .wrap_fn(crate::metrics::middleware)
             .wrap(
                 middleware::Logger::new("%U %s %Dms id=%{x-request-id}i")
@@ -233,6 +236,13 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
             .default_service(web::to(crate::ops::not_found))
     })
     .disable_signals()
+    // Slow and numerous clients: headers must arrive in time (bodies have their own
+    // deadline, see `body_deadline`), idle connections close, and each worker holds at
+    // most so many connections (further ones wait in the listen backlog).
+    .client_request_timeout(http.header_timeout)
+    .client_disconnect_timeout(Duration::from_secs(1))
+    .keep_alive(http.keep_alive)
+    .max_connections(http.max_connections)
     .shutdown_timeout(10);
     let server = match tls {
         Some(tls) => server.listen_rustls_0_23(listener, tls)?,

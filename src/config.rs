@@ -2,6 +2,7 @@
 //! variables (`__` between nested keys). Loaded and validated once at start-up; an invalid
 //! or half-set value stops start-up with a message naming the key.
 
+pub use crate::client_addr::Cidr;
 use crate::secret::Secret;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
@@ -42,6 +43,7 @@ pub struct Config {
     pub media: MediaConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    pub http: HttpConfig,
     /// Where each value the wizard could also set came from (`file …` or `environment`),
     /// for showing it locked. Filled by [`Config::from_figment`].
     #[serde(skip)]
@@ -143,6 +145,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
+            http: HttpConfig::default(),
             sources: BTreeMap::new(),
             test_hosts: crate::net::TestHosts::default(),
         }
@@ -229,6 +232,56 @@ impl Default for MediaConfig {
             block_private_networks: false,
             timeout: Duration::from_secs(30),
         }
+    }
+}
+
+/// The HTTP server's protection against slow and numerous clients, and who may speak for
+/// the client's address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Reverse proxies (CIDRs) whose `X-Forwarded-For` is believed; empty: none.
+    pub trusted_proxies: Vec<Cidr>,
+    /// The longest a request body may take to arrive, from the end of its headers.
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
+    /// The longest the request headers may take to arrive.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// How long an idle keep-alive connection stays open.
+    #[serde(with = "humantime_serde")]
+    pub keep_alive: Duration,
+    /// Open connections per worker thread (one worker per CPU core); more wait to be
+    /// accepted.
+    pub max_connections: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            trusted_proxies: Vec::new(),
+            body_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(5),
+            keep_alive: Duration::from_secs(5),
+            max_connections: 1024,
+        }
+    }
+}
+
+impl HttpConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            ("http.body_timeout", self.body_timeout),
+            ("http.header_timeout", self.header_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(key, "must be more than 0"));
+            }
+        }
+        if self.max_connections == 0 {
+            return Err(invalid("http.max_connections", "must be at least 1"));
+        }
+        Ok(())
     }
 }
 
@@ -357,6 +410,7 @@ impl Config {
         self.hubspot.validate()?;
         self.bot.validate()?;
         self.retry.validate()?;
+        self.http.validate()?;
         if self.media.timeout.is_zero() {
             return Err(invalid("media.timeout", "must be more than 0"));
         }
@@ -703,6 +757,27 @@ mod tests {
                 c.webhook_url(),
                 "https://handoff.example.com/webhooks/hubspot"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn http_keys_load_from_the_environment_and_bad_ranges_are_named() {
+        Jail::expect_with(|jail| {
+            jail.set_env("HANDOFF_HTTP__TRUSTED_PROXIES", "[\"10.0.0.0/8\", \"::1\"]");
+            jail.set_env("HANDOFF_HTTP__BODY_TIMEOUT", "3s");
+            let c = load_in(jail, None).unwrap();
+            assert_eq!(c.http.trusted_proxies.len(), 2);
+            assert!(c.http.trusted_proxies[0].contains("10.2.3.4".parse().unwrap()));
+            assert_eq!(c.http.body_timeout, Duration::from_secs(3));
+            assert_eq!(c.http.max_connections, 1024);
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            let err = load_in(jail, Some("[http]\ntrusted_proxies = [\"10.0.0.0/40\"]\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("10.0.0.0/40"), "{err}");
             Ok(())
         });
     }

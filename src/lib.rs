@@ -4,12 +4,15 @@
 //! server on `127.0.0.1:0`.
 
 pub mod app;
+pub mod body_deadline;
 pub mod bot;
+pub mod client_addr;
 pub mod config;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hubspot;
+pub mod local_client;
 pub mod media;
 pub mod metrics;
 pub mod net;

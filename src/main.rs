@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use handoff::config::Config;
+use handoff::local_client;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -80,15 +81,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// A client for the local server: its certificate names the public host, not 127.0.0.1.
-fn local_client(timeout: std::time::Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .tls_danger_accept_invalid_certs(true)
-        .build()
-        .expect("a static client configuration")
-}
-
 async fn backup(config: Config, dir: PathBuf) -> ExitCode {
     let token_path = handoff::store::backup::token_path(&config.data_dir);
     let token = match std::fs::read_to_string(&token_path) {
@@ -101,27 +93,31 @@ async fn backup(config: Config, dir: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let url = format!("{}/admin/backup", config.local_base());
-    let answer = match local_client(std::time::Duration::from_secs(600))
-        .get(&url)
-        .bearer_auth(token.trim())
-        .send()
-        .await
-    {
-        Ok(r) if r.status().is_success() => r.bytes().await,
+    // The server answers backups only over loopback.
+    let Some(base) = local_client::loopback_base(&config) else {
+        eprintln!(
+            "handoff: the server listens on {}, which this machine cannot reach over loopback; \
+             backups need `listen` to be a wildcard (0.0.0.0, [::]) or loopback address",
+            config.listen
+        );
+        return ExitCode::FAILURE;
+    };
+    let http = match local_client::client(&config, std::time::Duration::from_secs(600)) {
+        Ok(http) => http,
+        Err(e) => {
+            eprintln!("handoff: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let url = format!("{base}/admin/backup");
+    let mut answer = match http.get(&url).bearer_auth(token.trim()).send().await {
+        Ok(r) if r.status().is_success() => r,
         Ok(r) => {
             eprintln!("handoff: {url} answered {}", r.status());
             return ExitCode::FAILURE;
         }
         Err(e) => {
-            eprintln!("handoff: {url} cannot be reached; is handoff running? ({e})");
-            return ExitCode::FAILURE;
-        }
-    };
-    let bytes = match answer {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("handoff: the backup broke off: {e}");
+            eprintln!("handoff: {url} cannot be reached; is handoff running? ({e:#})");
             return ExitCode::FAILURE;
         }
     };
@@ -129,13 +125,45 @@ async fn backup(config: Config, dir: PathBuf) -> ExitCode {
         "handoff-backup-{}.bin",
         chrono::Utc::now().format("%Y%m%d-%H%M%S")
     ));
-    if let Err(e) = std::fs::create_dir_all(&dir)
-        .and_then(|()| handoff::store::backup::write_file(&file, &bytes))
+    // Written as it arrives, under a temporary name until it is complete.
+    let partial = file.with_extension("bin.partial");
+    let mut out = match std::fs::create_dir_all(&dir)
+        .and_then(|()| handoff::store::backup::private_file(&partial))
     {
-        eprintln!("handoff: cannot write {}: {e}", file.display());
+        Ok(f) => std::io::BufWriter::new(f),
+        Err(e) => {
+            eprintln!("handoff: cannot write {}: {e}", partial.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut bytes = 0u64;
+    let failed = loop {
+        match answer.chunk().await {
+            Ok(Some(chunk)) => {
+                bytes += chunk.len() as u64;
+                if let Err(e) = std::io::Write::write_all(&mut out, &chunk) {
+                    break Some(format!("cannot write {}: {e}", partial.display()));
+                }
+            }
+            Ok(None) => break None,
+            Err(e) => break Some(format!("the backup broke off: {e}")),
+        }
+    };
+    let finished = match failed {
+        Some(e) => Err(e),
+        None => out
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|f| f.sync_all())
+            .and_then(|()| std::fs::rename(&partial, &file))
+            .map_err(|e| format!("cannot write {}: {e}", file.display())),
+    };
+    if let Err(e) = finished {
+        let _ = std::fs::remove_file(&partial);
+        eprintln!("handoff: {e}");
         return ExitCode::FAILURE;
     }
-    println!("{} ({} bytes)", file.display(), bytes.len());
+    println!("{} ({bytes} bytes)", file.display());
     ExitCode::SUCCESS
 }
 
@@ -188,7 +216,13 @@ async fn check(config: Config) -> ExitCode {
 
 async fn healthcheck(config: Config) -> ExitCode {
     let url = format!("{}/healthz", config.local_base());
-    let http = local_client(std::time::Duration::from_secs(5));
+    let http = match local_client::client(&config, std::time::Duration::from_secs(5)) {
+        Ok(http) => http,
+        Err(e) => {
+            eprintln!("handoff: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     match http.get(&url).send().await {
         Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
         Ok(r) => {

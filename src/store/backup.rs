@@ -1,7 +1,9 @@
 //! A consistent copy of the store, taken from the running server (sled allows one process
 //! per database, so a second process cannot read it): every write holds the gate shared, a
-//! snapshot holds it exclusively while it copies everything into memory, so the copy is one
-//! moment; writers wait while it copies (not measured yet).
+//! snapshot holds it exclusively while it writes everything to a spool file, so the copy is
+//! one moment; writers wait while it copies (0.13 to 0.43 s for 100,000 records of 400
+//! bytes, 42 MB, on 2 shared cores: `write_pause_during_a_backup`). The spool file, not memory, holds the copy, and the
+//! server streams it from there: neither process holds the whole store in memory.
 //!
 //! Format: `HANDOFF-BACKUP 1\n`, then per collection its type and name, then its rows
 //! (each a list of columns), every field a big-endian u32 length and the bytes; a row of
@@ -13,9 +15,24 @@ use std::path::Path;
 
 const MAGIC: &[u8] = b"HANDOFF-BACKUP 1\n";
 
-fn field(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-    out.extend_from_slice(bytes);
+fn field(out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+    out.write_all(&(bytes.len() as u32).to_be_bytes())?;
+    out.write_all(bytes)
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |error| StoreError::DataDir {
+        path: path.display().to_string(),
+        error,
+    }
+}
+
+/// A finished snapshot in an unnamed spool file, read from its start.
+pub struct Spooled {
+    pub file: std::fs::File,
+    pub bytes: u64,
+    /// How long writes waited for it.
+    pub pause: std::time::Duration,
 }
 
 impl Store {
@@ -24,23 +41,50 @@ impl Store {
         self.gate.read_recursive()
     }
 
-    /// The whole store as one consistent backup.
+    /// The whole store as one consistent backup, in memory (tests).
     pub fn snapshot(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.snapshot_to(&mut out)
+            .map_err(|e| StoreError::Flush(e.to_string()))?;
+        Ok(out)
+    }
+
+    /// Writes one consistent backup to `out`, holding every write back meanwhile.
+    fn snapshot_to(&self, out: &mut impl Write) -> std::io::Result<()> {
         let _stop = self.gate.write();
-        self.db.flush()?;
-        let mut out = MAGIC.to_vec();
+        self.db.flush().map_err(std::io::Error::other)?;
+        out.write_all(MAGIC)?;
         for (kind, name, rows) in self.db.export() {
-            field(&mut out, &kind);
-            field(&mut out, &name);
+            field(out, &kind)?;
+            field(out, &name)?;
             for row in rows {
-                out.extend_from_slice(&(row.len() as u32).to_be_bytes());
+                out.write_all(&(row.len() as u32).to_be_bytes())?;
                 for column in row {
-                    field(&mut out, &column);
+                    field(out, &column)?;
                 }
             }
-            out.extend_from_slice(&0u32.to_be_bytes());
+            out.write_all(&0u32.to_be_bytes())?;
         }
-        Ok(out)
+        out.flush()
+    }
+
+    /// Takes a backup into a spool file in `dir` (the data directory: private, and on a
+    /// disk with room for the store). The file is unlinked as soon as it is created, so a
+    /// crash leaves nothing behind and no other process can open it.
+    pub fn spool(&self, dir: &Path) -> Result<Spooled> {
+        use std::io::Seek;
+        let path = dir.join(format!("backup-{}.spool", ulid::Ulid::generate()));
+        let mut file = private_file(&path).map_err(io(&path))?;
+        // The open handle keeps the data; the name goes at once.
+        let _ = std::fs::remove_file(&path);
+        let started = std::time::Instant::now();
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut file);
+        self.snapshot_to(&mut out).map_err(io(&path))?;
+        drop(out);
+        let pause = started.elapsed();
+        let bytes = file.stream_position().map_err(io(&path))?;
+        file.rewind().map_err(io(&path))?;
+        Ok(Spooled { file, bytes, pause })
     }
 }
 
@@ -142,16 +186,21 @@ pub fn write_token(data_dir: &Path, token: &str) -> Result<()> {
     })
 }
 
-/// Writes a backup to `path` with mode 0600 (it holds secrets).
-pub fn write_file(path: &Path, backup: &[u8]) -> std::io::Result<()> {
+/// A new file only the owner can read and write (a backup holds secrets).
+pub fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.read(true).write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options.open(path)?.write_all(backup)
+    options.open(path)
+}
+
+/// Writes a backup to `path` with mode 0600 (it holds secrets).
+pub fn write_file(path: &Path, backup: &[u8]) -> std::io::Result<()> {
+    private_file(path)?.write_all(backup)
 }
 
 #[cfg(test)]
@@ -184,5 +233,51 @@ mod tests {
         std::fs::write(dir.path().join("bad.bin"), &damaged).unwrap();
         let err = restore(&dir.path().join("bad.bin"), &dir.path().join("c")).unwrap_err();
         assert!(err.to_string().contains("damaged"), "{err}");
+    }
+
+    /// How long writes wait while a backup of 100,000 records is taken. A measurement, not
+    /// a check: `cargo test --release --lib write_pause_during_a_backup -- --ignored
+    /// --nocapture`.
+    #[test]
+    #[ignore = "a measurement; run it on purpose"]
+    fn write_pause_during_a_backup() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::time::{Duration, Instant};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s"), 64).unwrap();
+        // Events are the bulk of a real store: 100,000 of about 400 bytes.
+        let value = vec![b'e'; 400];
+        for i in 0..100_000u64 {
+            store
+                .events
+                .insert(i.to_be_bytes(), value.as_slice())
+                .unwrap();
+        }
+        store.db.flush().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (store, stop) = (store.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let (mut worst, mut writes) = (Duration::ZERO, 0u64);
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    store.set_admin_password_hash("a write").unwrap();
+                    worst = worst.max(t.elapsed());
+                    writes += 1;
+                }
+                (worst, writes)
+            })
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        let spooled = store.spool(dir.path()).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        stop.store(true, Ordering::Relaxed);
+        let (worst, writes) = writer.join().unwrap();
+        println!(
+            "backup of 100,000 records ({} bytes): gate held {:?}; the slowest of {writes} writes meanwhile took {worst:?}",
+            spooled.bytes, spooled.pause
+        );
+        assert!(worst >= spooled.pause / 2, "writes did wait for the gate");
     }
 }

@@ -1,6 +1,6 @@
 //! First run (`/setup` with the printed token sets the admin password), login and logout.
 
-use super::auth::{self, FORM_COOKIE, MIN_PASSWORD_LEN, SESSION_COOKIE};
+use super::auth::{self, FORM_COOKIE, LoginRefused, MIN_PASSWORD_LEN, SESSION_COOKIE};
 use super::{CsrfForm, Layout, page_with, see_other};
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -201,39 +201,39 @@ async fn login(
         return Ok(see_other("/setup"));
     }
     auth::check_csrf(&presented_form_token(&req), &form.csrf)?;
-    let address = req
-        .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
-    match state.admin.login(address, &form.password).await {
+    let address = crate::client_addr::of_request(&req, &state.config.http.trusted_proxies);
+    let (wait, message) = match state.admin.login(address, &form.password).await {
         Ok(Some(session)) => {
             let mut response = see_other("/admin");
             set_session(&state, &mut response, &session)?;
-            Ok(response)
+            return Ok(response);
         }
-        Ok(None) => login_page(
-            &state,
-            &req,
-            StatusCode::UNAUTHORIZED,
-            Some("Wrong password.".into()),
-        ),
-        Err(wait) => {
-            let mut response = login_page(
+        Ok(None) => {
+            return login_page(
                 &state,
                 &req,
-                StatusCode::TOO_MANY_REQUESTS,
-                Some(format!(
-                    "Too many failed attempts. Try again in {} seconds.",
-                    wait.as_secs().max(1)
-                )),
-            )?;
-            response.headers_mut().insert(
-                actix_web::http::header::RETRY_AFTER,
-                wait.as_secs().max(1).into(),
+                StatusCode::UNAUTHORIZED,
+                Some("Wrong password.".into()),
             );
-            Ok(response)
         }
-    }
+        Err(LoginRefused::Limited(wait)) => (
+            wait,
+            format!(
+                "Too many failed attempts. Try again in {} seconds.",
+                wait.as_secs().max(1)
+            ),
+        ),
+        Err(LoginRefused::Busy(wait)) => (
+            wait,
+            "Too many logins are being checked at once. Try again in a moment.".to_string(),
+        ),
+    };
+    let mut response = login_page(&state, &req, StatusCode::TOO_MANY_REQUESTS, Some(message))?;
+    response.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        wait.as_secs().max(1).into(),
+    );
+    Ok(response)
 }
 
 async fn logout(

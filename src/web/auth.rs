@@ -1,11 +1,12 @@
 //! Admin authentication for the wizard and the dashboard, the vaultwarden way: an Argon2
 //! password hash in the store, a one-time setup token until that password exists,
-//! rate-limited logins, a server-side session behind an `HttpOnly; SameSite=Strict`
+//! rate-limited logins (`login_limit`) with at most two Argon2 runs at once, a server-side session behind an `HttpOnly; SameSite=Strict`
 //! cookie, and a CSRF token checked on every form.
 //!
 //! The [`Admin`] extractor is on every admin handler, so an admin page cannot be reached
 //! without a session.
 
+use super::login_limit::Attempts;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::secret::constant_time_eq;
@@ -18,10 +19,13 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use base64::Engine;
 use parking_lot::{Mutex, RwLock};
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::{Ready, ready};
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub const SESSION_COOKIE: &str = "handoff_session";
 /// Forms shown before login (setup, login) carry this cookie's value as their CSRF token.
@@ -29,11 +33,6 @@ pub const FORM_COOKIE: &str = "handoff_form";
 
 const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 pub const MIN_PASSWORD_LEN: usize = 10;
-
-/// Failed logins allowed per client address, and from all addresses together, per window.
-const FAILURES_PER_ADDRESS: usize = 5;
-const FAILURES_OVERALL: usize = 30;
-const FAILURE_WINDOW: Duration = Duration::from_secs(300);
 
 /// A random token of 32 bytes, URL-safe base64.
 pub fn random_token() -> String {
@@ -50,46 +49,19 @@ struct AdminSession {
     expires: Instant,
 }
 
-#[derive(Default)]
-struct Failures {
-    by_address: HashMap<IpAddr, VecDeque<Instant>>,
-    overall: VecDeque<Instant>,
-}
+/// Argon2 verifications at once: each takes 19 MiB and a core for a while, so parallel
+/// logins must not multiply that.
+const ARGON2_AT_ONCE: usize = 2;
+/// How long a login waits for an Argon2 slot before it is told to come back.
+const ARGON2_WAIT: Duration = Duration::from_secs(2);
 
-impl Failures {
-    fn prune(&mut self, now: Instant) {
-        let old = |q: &mut VecDeque<Instant>| {
-            while q
-                .front()
-                .is_some_and(|t| now.duration_since(*t) > FAILURE_WINDOW)
-            {
-                q.pop_front();
-            }
-        };
-        old(&mut self.overall);
-        self.by_address.retain(|_, q| {
-            old(q);
-            !q.is_empty()
-        });
-    }
-
-    /// How long `address` must wait before it may try again, if it must.
-    fn wait(&mut self, address: IpAddr, now: Instant) -> Option<Duration> {
-        self.prune(now);
-        let full = |q: &VecDeque<Instant>, limit: usize| {
-            (q.len() >= limit).then(|| FAILURE_WINDOW - now.duration_since(q[q.len() - limit]))
-        };
-        let mine = self
-            .by_address
-            .get(&address)
-            .and_then(|q| full(q, FAILURES_PER_ADDRESS));
-        mine.or_else(|| full(&self.overall, FAILURES_OVERALL))
-    }
-
-    fn record(&mut self, address: IpAddr, now: Instant) {
-        self.by_address.entry(address).or_default().push_back(now);
-        self.overall.push_back(now);
-    }
+/// Why a login was not even checked; both answer 429 with `Retry-After`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LoginRefused {
+    /// Too many attempts from this address (or from all, see `login_limit`).
+    Limited(Duration),
+    /// Every Argon2 slot stayed busy.
+    Busy(Duration),
 }
 
 pub struct AdminAuth {
@@ -98,12 +70,37 @@ pub struct AdminAuth {
     setup_token: Mutex<Option<String>>,
     /// Keyed by the SHA-256 of the cookie value, so a memory dump holds no usable cookie.
     sessions: Mutex<HashMap<[u8; 32], AdminSession>>,
-    failures: Mutex<Failures>,
-    /// OAuth `state` values handed to HubSpot's consent page: when each was made and where
-    /// the flow returns to. Proof that an admin started the flow, since the callback may
-    /// arrive without the session cookie (`SameSite=Strict` after a cross-site redirect).
-    oauth_states: Mutex<HashMap<String, (Instant, &'static str)>>,
+    attempts: Mutex<Attempts>,
+    /// Bounds the Argon2 work in flight; a permit lives as long as its blocking thread.
+    argon2: Arc<Semaphore>,
+    /// Password verifications run so far (the login limit's tests count them).
+    verifications: AtomicU64,
+    /// OAuth `state` values handed to HubSpot's consent page. Proof that an admin started
+    /// the flow, since the callback may arrive without the session cookie
+    /// (`SameSite=Strict` after a cross-site redirect).
+    oauth_states: Mutex<HashMap<String, OAuthFlow>>,
 }
+
+struct OAuthFlow {
+    made: Instant,
+    /// Where the flow returns to.
+    return_to: &'static str,
+    /// SHA-256 of the nonce in the starting browser's `handoff_oauth` cookie: a `state`
+    /// that leaked (a log, a screenshot, a shared link) is useless in any other browser.
+    nonce: [u8; 32],
+}
+
+/// Why `/oauth/callback` refused a `state`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum OAuthRefused {
+    /// Unknown, used or expired.
+    Unknown,
+    /// Known, but this browser did not start the flow.
+    OtherBrowser,
+}
+
+/// The cookie that binds an OAuth flow to the browser that started it.
+pub const OAUTH_COOKIE: &str = "handoff_oauth";
 
 /// How long the admin has to consent on HubSpot's page.
 const OAUTH_STATE_LIFETIME: Duration = Duration::from_secs(15 * 60);
@@ -124,7 +121,9 @@ impl AdminAuth {
             password_hash: RwLock::new(hash),
             setup_token: Mutex::new(setup_token),
             sessions: Mutex::new(HashMap::new()),
-            failures: Mutex::new(Failures::default()),
+            attempts: Mutex::new(Attempts::default()),
+            argon2: Arc::new(Semaphore::new(ARGON2_AT_ONCE)),
+            verifications: AtomicU64::new(0),
             oauth_states: Mutex::new(HashMap::new()),
         })
     }
@@ -158,7 +157,13 @@ impl AdminAuth {
         if password != confirm {
             return Ok(Err(PasswordError::Mismatch));
         }
-        let hash = hash_password(password.to_string()).await;
+        let permit = self
+            .argon2
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let hash = hash_password(password.to_string(), permit).await;
         store.set_admin_password_hash(&hash)?;
         store.flush().await?;
         *self.password_hash.write() = Some(hash);
@@ -167,21 +172,44 @@ impl AdminAuth {
         Ok(Ok(self.open_session()))
     }
 
-    /// Checks a login. `Err` carries how long the address must wait first.
-    pub async fn login(&self, address: IpAddr, password: &str) -> Result<Option<String>, Duration> {
-        if let Some(wait) = self.failures.lock().wait(address, Instant::now()) {
-            return Err(wait);
-        }
+    /// Checks a login from `address`: `Ok(Some(session))` for the right password,
+    /// `Ok(None)` for a wrong one. The attempt counts before Argon2 runs, so parallel
+    /// requests cannot all slip under the limit.
+    pub async fn login(
+        &self,
+        address: IpAddr,
+        password: &str,
+    ) -> Result<Option<String>, LoginRefused> {
         let Some(hash) = self.password_hash.read().clone() else {
             return Ok(None);
         };
-        if verify_password(hash, password.to_string()).await {
+        let reservation = self
+            .attempts
+            .lock()
+            .reserve(address, Instant::now())
+            .map_err(LoginRefused::Limited)?;
+        let permit =
+            match tokio::time::timeout(ARGON2_WAIT, self.argon2.clone().acquire_owned()).await {
+                Ok(Ok(permit)) => permit,
+                _ => {
+                    // Never checked, so it proves nothing either way.
+                    self.attempts.lock().forgive(reservation);
+                    return Err(LoginRefused::Busy(Duration::from_secs(1)));
+                }
+            };
+        self.verifications.fetch_add(1, Ordering::Relaxed);
+        if verify_password(hash, password.to_string(), permit).await {
+            self.attempts.lock().forgive(reservation);
             Ok(Some(self.open_session()))
         } else {
-            self.failures.lock().record(address, Instant::now());
             tracing::warn!(%address, "failed admin login");
             Ok(None)
         }
+    }
+
+    /// How many passwords Argon2 has verified since start.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 
     fn open_session(&self) -> String {
@@ -199,20 +227,43 @@ impl AdminAuth {
         token
     }
 
-    /// A fresh OAuth `state` for a flow that returns to `return_to`.
-    pub fn begin_oauth(&self, return_to: &'static str) -> String {
-        let state = random_token();
+    /// A fresh OAuth flow that returns to `return_to`: its `state` (for HubSpot) and its
+    /// nonce (for the starting browser's [`oauth_cookie`]).
+    pub fn begin_oauth(&self, return_to: &'static str) -> (String, String) {
+        let (state, nonce) = (random_token(), random_token());
         let now = Instant::now();
         let mut states = self.oauth_states.lock();
-        states.retain(|_, (made, _)| now.duration_since(*made) < OAUTH_STATE_LIFETIME);
-        states.insert(state.clone(), (now, return_to));
-        state
+        states.retain(|_, flow| now.duration_since(flow.made) < OAUTH_STATE_LIFETIME);
+        states.insert(
+            state.clone(),
+            OAuthFlow {
+                made: now,
+                return_to,
+                nonce: digest(&nonce),
+            },
+        );
+        (state, nonce)
     }
 
-    /// Spends an OAuth `state`; `None` when it is unknown, used or expired.
-    pub fn finish_oauth(&self, state: &str) -> Option<&'static str> {
-        let (made, return_to) = self.oauth_states.lock().remove(state)?;
-        (made.elapsed() < OAUTH_STATE_LIFETIME).then_some(return_to)
+    /// Spends an OAuth `state` presented with the browser's nonce. A state shown by the
+    /// wrong browser stays usable by the right one.
+    pub fn finish_oauth(
+        &self,
+        state: &str,
+        nonce: Option<&str>,
+    ) -> Result<&'static str, OAuthRefused> {
+        use subtle::ConstantTimeEq;
+        let mut states = self.oauth_states.lock();
+        let flow = states.get(state).ok_or(OAuthRefused::Unknown)?;
+        if flow.made.elapsed() >= OAUTH_STATE_LIFETIME {
+            states.remove(state);
+            return Err(OAuthRefused::Unknown);
+        }
+        let presented = digest(nonce.unwrap_or_default());
+        if nonce.is_none() || !bool::from(presented[..].ct_eq(&flow.nonce[..])) {
+            return Err(OAuthRefused::OtherBrowser);
+        }
+        Ok(states.remove(state).expect("present above").return_to)
     }
 
     pub fn logout(&self, token: &str) {
@@ -228,9 +279,11 @@ impl AdminAuth {
 }
 
 /// Argon2id with the crate's defaults (19 MiB, 2 passes), on a blocking thread: it is meant
-/// to be slow.
-async fn hash_password(password: String) -> String {
+/// to be slow. The permit moves into the thread, so a request whose client went away
+/// still holds its slot until Argon2 is done.
+async fn hash_password(password: String, permit: OwnedSemaphorePermit) -> String {
     web::block(move || {
+        let _permit = permit;
         let salt_bytes: [u8; 16] = rand::random();
         let salt = SaltString::encode_b64(&salt_bytes).expect("16 bytes make a valid salt");
         Argon2::default()
@@ -242,8 +295,9 @@ async fn hash_password(password: String) -> String {
     .expect("the hashing thread does not panic")
 }
 
-async fn verify_password(hash: String, password: String) -> bool {
+async fn verify_password(hash: String, password: String, permit: OwnedSemaphorePermit) -> bool {
     web::block(move || {
+        let _permit = permit;
         PasswordHash::new(&hash).is_ok_and(|parsed| {
             Argon2::default()
                 .verify_password(password.as_bytes(), &parsed)
@@ -272,6 +326,20 @@ pub fn form_cookie(token: &str, secure: bool) -> Cookie<'static> {
         .http_only(true)
         .same_site(SameSite::Strict)
         .secure(secure)
+        .finish()
+}
+
+/// The OAuth nonce cookie: `SameSite=Lax`, because HubSpot's redirect back is a cross-site
+/// top-level GET (a `Strict` cookie would stay behind); only sent to the callback.
+pub fn oauth_cookie(nonce: &str, secure: bool) -> Cookie<'static> {
+    Cookie::build(OAUTH_COOKIE, nonce.to_string())
+        .path("/oauth/callback")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .max_age(time::Duration::seconds(
+            OAUTH_STATE_LIFETIME.as_secs() as i64
+        ))
         .finish()
 }
 
@@ -326,36 +394,18 @@ impl FromRequest for Admin {
 mod tests {
     use super::*;
 
-    #[test]
-    fn failures_are_limited_per_address_and_overall() {
-        let mut f = Failures::default();
-        let now = Instant::now();
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
-        for _ in 0..FAILURES_PER_ADDRESS {
-            assert!(f.wait(a, now).is_none());
-            f.record(a, now);
-        }
-        let wait = f.wait(a, now).expect("blocked after the limit");
-        assert!(wait <= FAILURE_WINDOW && wait > Duration::from_secs(290));
-        let b: IpAddr = "10.0.0.2".parse().unwrap();
-        assert!(f.wait(b, now).is_none(), "another address is not blocked");
-        assert!(
-            f.wait(a, now + FAILURE_WINDOW + Duration::from_secs(1))
-                .is_none(),
-            "the window passes"
-        );
-        let mut f = Failures::default();
-        for i in 0..FAILURES_OVERALL {
-            f.record(IpAddr::from([10, 1, 0, i as u8]), now);
-        }
-        assert!(f.wait(IpAddr::from([10, 2, 0, 1]), now).is_some());
-    }
-
     #[tokio::test]
     async fn password_hashes_verify_and_reject() {
-        let hash = hash_password("correct horse battery".into()).await;
+        let slots = Arc::new(Semaphore::new(1));
+        let permit = || {
+            slots
+                .clone()
+                .try_acquire_owned()
+                .expect("the slot is free again")
+        };
+        let hash = hash_password("correct horse battery".into(), permit()).await;
         assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password(hash.clone(), "correct horse battery".into()).await);
-        assert!(!verify_password(hash, "correct horse battery!".into()).await);
+        assert!(verify_password(hash.clone(), "correct horse battery".into(), permit()).await);
+        assert!(!verify_password(hash, "correct horse battery!".into(), permit()).await);
     }
 }

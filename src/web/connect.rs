@@ -2,13 +2,13 @@
 //! `state`, and `/oauth/callback`, which checks the state and trades the code for tokens.
 //! Reconnecting after a revoked refresh token is the same flow, started from the dashboard.
 
-use super::auth::Admin;
+use super::auth::{self, Admin, OAuthRefused};
 use super::{Layout, Step, page, page_with, see_other};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::hubspot::oauth::{AuthProblem, REQUIRED_SCOPES};
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -123,16 +123,38 @@ async fn start(
     } else {
         Step::Inbox.path()
     };
-    let oauth_state = state.admin.begin_oauth(next);
-    Ok(see_other(&authorize_url(&state, &oauth_state)?))
+    let (oauth_state, nonce) = state.admin.begin_oauth(next);
+    let mut response = see_other(&authorize_url(&state, &oauth_state)?);
+    response
+        .add_cookie(&auth::oauth_cookie(&nonce, state.settings.is_https()))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(response)
 }
 
-/// Needs no session cookie (see `AdminAuth::begin_oauth`): the `state` is the proof.
+/// Needs no session cookie (see `AdminAuth::begin_oauth`): the `state`, together with the
+/// nonce cookie of the browser that started the flow, is the proof.
 async fn callback(
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<CallbackQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
+    let mut response = callback_page(&state, &req, query.into_inner()).await?;
+    if req.cookie(auth::OAUTH_COOKIE).is_some() {
+        // Spent or not, the nonce has done its job for this answer.
+        let mut gone = auth::expired(auth::OAUTH_COOKIE);
+        gone.set_path("/oauth/callback");
+        response
+            .add_removal_cookie(&gone)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
+    Ok(response)
+}
+
+async fn callback_page(
+    state: &AppState,
+    req: &HttpRequest,
+    query: CallbackQuery,
+) -> Result<HttpResponse, ApiError> {
     let render = |status, error: Option<String>, next, portal| {
         page_with(
             status,
@@ -144,21 +166,41 @@ async fn callback(
             },
         )
     };
-    let Some(next) = query
-        .state
-        .as_deref()
-        .and_then(|s| state.admin.finish_oauth(s))
-    else {
-        return render(
-            StatusCode::BAD_REQUEST,
-            Some(
-                "This sign-in answer is not one handoff asked for (it expired or was used \
-                 already). Start again with Connect HubSpot."
-                    .into(),
-            ),
-            Step::Connect.path(),
-            None,
-        );
+    let nonce = req.cookie(auth::OAUTH_COOKIE);
+    let finished = match query.state.as_deref() {
+        Some(s) => state
+            .admin
+            .finish_oauth(s, nonce.as_ref().map(|c| c.value())),
+        None => Err(OAuthRefused::Unknown),
+    };
+    let next = match finished {
+        Ok(next) => next,
+        Err(OAuthRefused::Unknown) => {
+            return render(
+                StatusCode::BAD_REQUEST,
+                Some(
+                    "This sign-in answer is not one handoff asked for (it expired or was used \
+                     already). Start again with Connect HubSpot."
+                        .into(),
+                ),
+                Step::Connect.path(),
+                None,
+            );
+        }
+        Err(OAuthRefused::OtherBrowser) => {
+            tracing::warn!("an OAuth callback came from a browser that did not start the flow");
+            return render(
+                StatusCode::FORBIDDEN,
+                Some(
+                    "This sign-in answer belongs to a Connect HubSpot started in another \
+                     browser, so handoff did not use it and nothing changed. Start Connect \
+                     HubSpot again in this browser, logged in as the admin."
+                        .into(),
+                ),
+                Step::Connect.path(),
+                None,
+            );
+        }
     };
     if let Some(error) = query.error {
         let description = query.error_description.unwrap_or_default();

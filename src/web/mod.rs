@@ -6,6 +6,7 @@ pub mod account;
 pub mod auth;
 pub mod connect;
 pub mod dashboard;
+pub mod login_limit;
 pub mod wizard;
 
 use crate::app::AppState;

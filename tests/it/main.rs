@@ -3,6 +3,7 @@
 mod support;
 
 mod admin;
+mod backup;
 mod bad_input;
 mod botpress;
 mod browser;
@@ -12,14 +13,17 @@ mod crash;
 mod delivery;
 mod file_links;
 mod fuzz_corpus;
+mod login_limit;
 mod media;
 mod metrics;
+mod oauth_binding;
 mod openapi;
 mod outbox_props;
 mod provisioning;
 mod registration;
 mod retention;
 mod sessions;
+mod slow_clients;
 mod tls;
 mod webhooks;
 mod wizard;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// A self-signed certificate for 127.0.0.1 and its key, as rustls wants them.
-fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+pub fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let (cert, key) = (
         dir.join(format!("{name}.pem")),
         dir.join(format!("{name}.key")),

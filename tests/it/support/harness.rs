@@ -113,6 +113,20 @@ impl Handoff {
         }
     }
 
+    /// Starts handoff on `listener` as it is (e.g. bound to every interface); `url` is
+    /// its loopback address.
+    pub async fn start_on(config: Config, listener: TcpListener) -> Handoff {
+        init();
+        let port = listener.local_addr().unwrap().port();
+        let running = start_when_unlocked(&config, listener).await;
+        Handoff {
+            running: Some(running),
+            url: format!("http://127.0.0.1:{port}"),
+            config,
+            http: reqwest::Client::new(),
+        }
+    }
+
     /// Starts handoff as an operator would on a new box: `public_url` stays unset, and
     /// `listen` is the bound address (so the default public URL is right).
     pub async fn start_bare(mut config: Config) -> Handoff {

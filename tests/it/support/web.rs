@@ -57,6 +57,8 @@ pub struct Browser {
     pub base: String,
     http: reqwest::Client,
     pub cookies: BTreeMap<String, String>,
+    /// Sent with every request (e.g. `X-Forwarded-For` as a proxy would add it).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Browser {
@@ -68,6 +70,7 @@ impl Browser {
                 .build()
                 .unwrap(),
             cookies: BTreeMap::new(),
+            headers: Vec::new(),
         }
     }
 
@@ -79,7 +82,7 @@ impl Browser {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -112,11 +115,20 @@ impl Browser {
         }
     }
 
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let mut request = self
+            .http
+            .request(method, self.url(path))
+            .header("cookie", self.cookie_header());
+        for (name, value) in &self.headers {
+            request = request.header(*name, value);
+        }
+        request
+    }
+
     pub async fn get(&mut self, path: &str) -> Page {
         let response = self
-            .http
-            .get(self.url(path))
-            .header("cookie", self.cookie_header())
+            .request(reqwest::Method::GET, path)
             .send()
             .await
             .expect("handoff answers");
@@ -125,9 +137,7 @@ impl Browser {
 
     pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let response = self
-            .http
-            .post(self.url(path))
-            .header("cookie", self.cookie_header())
+            .request(reqwest::Method::POST, path)
             .form(form)
             .send()
             .await
