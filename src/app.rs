@@ -8,6 +8,7 @@ use crate::error::extractors;
 use crate::hubspot::inbound::InboundProcessor;
 use crate::hubspot::provision::{ProvisionState, ProvisionStatus, Provisioner};
 use crate::hubspot::publisher::Publisher;
+use crate::hubspot::readiness::Readiness;
 use crate::hubspot::{HubSpot, http_client};
 use crate::outbox::Outbox;
 use crate::outbox::retry::RetryPolicy;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub events: Arc<EventLog>,
     /// The configuration merged with what the wizard saved.
     pub settings: Arc<Settings>,
+    /// Whether HubSpot work can be done, and why not: one answer for every asker.
+    pub readiness: Arc<Readiness>,
     pub admin: crate::web::auth::AdminAuth,
     pub file_links: Arc<crate::bot::files::FileLinks>,
     /// For `handoff backup`: written to `{data_dir}/admin.token` (0600) at every start, so
@@ -136,7 +139,14 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         store.signing_key("files")?,
         settings.clone(),
     ));
+    let readiness = Arc::new(Readiness {
+        hubspot: hubspot.clone(),
+        provision: provision.clone(),
+        store: store.clone(),
+        settings: settings.clone(),
+    });
     let state = web::Data::new(AppState {
+        readiness: readiness.clone(),
         config: config.clone(),
         store: store.clone(),
         hubspot: hubspot.clone(),
@@ -160,6 +170,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         policy: policy.clone(),
     };
     let publisher = Arc::new(Publisher {
+        readiness: readiness.clone(),
         hubspot: hubspot.clone(),
         media: crate::media::Fetcher::new(&config, crate::hubspot::provision::MAX_FILE_BYTES),
         store: store.clone(),

@@ -228,12 +228,7 @@ pub fn render(state: &AppState) -> String {
         "gauge",
         "1 when HubSpot is connected and the channel provisioned.",
     );
-    writeln!(
-        w,
-        "handoff_ready {}",
-        u8::from(crate::ops::not_ready_reasons(state).is_empty())
-    )
-    .unwrap();
+    writeln!(w, "handoff_ready {}", u8::from(state.readiness.is_ready())).unwrap();
     out
 }
 

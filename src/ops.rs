@@ -3,8 +3,6 @@
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::hubspot::oauth::AuthProblem;
-use crate::hubspot::provision::ProvisionStatus;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
@@ -89,57 +87,8 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// Why handoff cannot do its job right now; empty when it can.
-pub fn not_ready_reasons(state: &AppState) -> Vec<(&'static str, String)> {
-    let mut reasons = Vec::new();
-    if state.store.check().is_err() {
-        reasons.push(("store-unavailable", "the store cannot be read".to_string()));
-    }
-    match state.hubspot.tokens.problem() {
-        Some(AuthProblem::NotConfigured) => reasons.push((
-            "hubspot-not-configured",
-            "HubSpot app credentials or the refresh token are missing".into(),
-        )),
-        Some(AuthProblem::ReauthorizationRequired(m)) => {
-            reasons.push(("hubspot-reauthorization-required", m))
-        }
-        Some(AuthProblem::CredentialsRefused(m)) => {
-            reasons.push(("hubspot-credentials-refused", m))
-        }
-        None => {}
-    }
-    match state.provision.status() {
-        ProvisionStatus::Ready(p) => match state.store.account_purged(&p.account_id) {
-            Ok(false) => {}
-            Ok(true) => reasons.push((
-                "channel-account-purged",
-                format!(
-                    "HubSpot deleted channel account {}; connect the inbox again",
-                    p.account_id
-                ),
-            )),
-            Err(e) => reasons.push(("store-unavailable", format!("the store failed: {e}"))),
-        },
-        ProvisionStatus::Waiting if state.settings.inbox_id().is_none() => {
-            reasons.push(("channel-not-provisioned", "no inbox is chosen yet".into()))
-        }
-        ProvisionStatus::Waiting => reasons.push((
-            "channel-not-provisioned",
-            "waiting for HubSpot credentials".into(),
-        )),
-        ProvisionStatus::Running(step) => {
-            reasons.push(("channel-not-provisioned", format!("provisioning: {step}")))
-        }
-        ProvisionStatus::Failed { step, message } => reasons.push((
-            "channel-not-provisioned",
-            format!("provisioning failed at {step}: {message}"),
-        )),
-    }
-    reasons
-}
-
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let reasons = not_ready_reasons(&state);
+    let reasons = state.readiness.reasons();
     if reasons.is_empty() {
         return HttpResponse::Ok().json(json!({"ready": true}));
     }

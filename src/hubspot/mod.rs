@@ -10,6 +10,7 @@ pub mod oauth;
 pub mod provision;
 pub mod publisher;
 pub mod ratelimit;
+pub mod readiness;
 pub mod signature;
 pub mod webhook;
 

@@ -29,6 +29,8 @@ pub struct Publisher {
     pub media: crate::media::Fetcher,
     pub store: Store,
     pub provision: Arc<ProvisionState>,
+    /// Asked before claiming work, the same answer `/readyz` gives.
+    pub readiness: Arc<super::readiness::Readiness>,
     pub events: Arc<EventLog>,
     /// How long all the downloads and uploads of one attempt may take together. An
     /// attempt is cut at its lease; this leaves room in it for an upload under way and
@@ -70,7 +72,7 @@ fn permanent(reason: impl Into<String>) -> Stop {
 
 impl Deliver for Publisher {
     fn available(&self) -> bool {
-        self.provision.ready().is_some() && self.hubspot.tokens.problem().is_none()
+        self.readiness.is_ready()
     }
 
     async fn deliver(&self, item: &OutboxItem) -> Outcome {

@@ -187,7 +187,7 @@ async fn dashboard(admin: Admin, state: web::Data<AppState>) -> Result<HttpRespo
     .collect();
     page(&DashboardPage {
         layout: Layout::plain("Dashboard", Some(&admin.csrf)).logged_in(),
-        reasons: crate::ops::not_ready_reasons(&state),
+        reasons: state.readiness.reasons(),
         reconnect: matches!(
             tokens.problem(),
             Some(AuthProblem::ReauthorizationRequired(_))

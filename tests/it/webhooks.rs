@@ -545,6 +545,37 @@ async fn a_purged_channel_account_is_reported_by_readyz() {
             .any(|r| r == "channel-account-purged"),
         "{body}"
     );
+    // The worker asks the same readiness: nothing more is attempted, nothing is lost.
+    let session = w
+        .handoff
+        .open_session("purged@example.com", json!([]))
+        .await;
+    let attempts = w.fake.publish_attempts();
+    w.handoff.send_text(&session, "m1", "waits").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        w.fake.publish_attempts(),
+        attempts,
+        "nothing attempted while purged"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", w.handoff.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("\nhandoff_ready 0\n"), "{metrics}");
+    assert_eq!(w.handoff.session(&session).await["status"], "pending");
+    // The account connected again: the queued work goes out.
+    let back = json!({"type": "CHANNEL_ACCOUNT_CREATED", "portalId": "12345678", "channelId": w.fake.channels()[0]["id"],
+        "channelAccountId": account, "eventTimestamp": "2026-11-22T00:00:02Z"});
+    assert!(w.fake.send_channel_event(back).await.delivered);
+    eventually(WAIT, || async {
+        w.fake
+            .thread_by_integration_id(&handoff::store::integration_thread_id(&session))
+            .is_some_and(|t| t.messages.len() == 2)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

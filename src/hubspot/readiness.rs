@@ -1,0 +1,72 @@
+//! "Can we publish?", computed in one place: `/readyz`, the `handoff_ready` metric, the
+//! dashboard and the HubSpot worker all ask this, so none of them can say "ready" while
+//! another knows why not (a purged channel account stopped only `/readyz` before).
+
+use super::client::HubSpot;
+use super::oauth::AuthProblem;
+use super::provision::{ProvisionState, ProvisionStatus};
+use crate::settings::Settings;
+use crate::store::Store;
+use std::sync::Arc;
+
+pub struct Readiness {
+    pub hubspot: Arc<HubSpot>,
+    pub provision: Arc<ProvisionState>,
+    pub store: Store,
+    pub settings: Arc<Settings>,
+}
+
+impl Readiness {
+    /// Why handoff cannot publish right now, as `(code, message)`; empty when it can.
+    pub fn reasons(&self) -> Vec<(&'static str, String)> {
+        let mut reasons = Vec::new();
+        if self.store.check().is_err() {
+            reasons.push(("store-unavailable", "the store cannot be read".to_string()));
+        }
+        match self.hubspot.tokens.problem() {
+            Some(AuthProblem::NotConfigured) => reasons.push((
+                "hubspot-not-configured",
+                "HubSpot app credentials or the refresh token are missing".into(),
+            )),
+            Some(AuthProblem::ReauthorizationRequired(m)) => {
+                reasons.push(("hubspot-reauthorization-required", m))
+            }
+            Some(AuthProblem::CredentialsRefused(m)) => {
+                reasons.push(("hubspot-credentials-refused", m))
+            }
+            None => {}
+        }
+        match self.provision.status() {
+            ProvisionStatus::Ready(p) => match self.store.account_purged(&p.account_id) {
+                Ok(false) => {}
+                Ok(true) => reasons.push((
+                    "channel-account-purged",
+                    format!(
+                        "HubSpot deleted channel account {}; connect the inbox again",
+                        p.account_id
+                    ),
+                )),
+                Err(e) => reasons.push(("store-unavailable", format!("the store failed: {e}"))),
+            },
+            ProvisionStatus::Waiting if self.settings.inbox_id().is_none() => {
+                reasons.push(("channel-not-provisioned", "no inbox is chosen yet".into()))
+            }
+            ProvisionStatus::Waiting => reasons.push((
+                "channel-not-provisioned",
+                "waiting for HubSpot credentials".into(),
+            )),
+            ProvisionStatus::Running(step) => {
+                reasons.push(("channel-not-provisioned", format!("provisioning: {step}")))
+            }
+            ProvisionStatus::Failed { step, message } => reasons.push((
+                "channel-not-provisioned",
+                format!("provisioning failed at {step}: {message}"),
+            )),
+        }
+        reasons
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.reasons().is_empty()
+    }
+}
