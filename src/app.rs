@@ -234,7 +234,10 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
             .wrap_fn(move |req, srv| crate::body_deadline::middleware(body_timeout, req, srv))
             .wrap_fn(crate::metrics::middleware)
             .wrap(
-                middleware::Logger::new("%U %s %Dms id=%{x-request-id}i")
+                // The path only: a query can hold a secret (a file link's signature,
+                // the setup token), and the access log must not.
+                middleware::Logger::new("%{path}xi %s %Dms id=%{x-request-id}i")
+                    .custom_request_replace("path", |req| req.path().to_string())
                     .log_target("handoff::http"),
             )
             .wrap_fn(crate::request_id::middleware)

@@ -177,6 +177,15 @@ async fn sigterm_stops_cleanly_and_logs_hold_no_secrets_or_message_text() {
     })
     .await;
 
+    // A query can carry a secret (a file link's signature): the access log keeps the path.
+    http.get(format!(
+        "{}/files/f1/a.pdf?expires=1&signature=SIGNATURE-IN-QUERY",
+        bin.url
+    ))
+    .send()
+    .await
+    .unwrap();
+
     let pid = bin.child.id().to_string();
     let started = std::time::Instant::now();
     assert!(
@@ -212,7 +221,15 @@ async fn sigterm_stops_cleanly_and_logs_hold_no_secrets_or_message_text() {
         !log.to_lowercase().contains("bearer "),
         "an authorization header reached the log"
     );
-    for text in ["TOP-SECRET-TITLE", "PRIVATE-MESSAGE-BODY"] {
+    assert!(
+        log.contains("/files/f1/a.pdf"),
+        "the access log has the path"
+    );
+    for text in [
+        "TOP-SECRET-TITLE",
+        "PRIVATE-MESSAGE-BODY",
+        "SIGNATURE-IN-QUERY",
+    ] {
         assert!(!log.contains(text), "a message body reached the log");
     }
 }
