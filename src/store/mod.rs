@@ -468,8 +468,7 @@ mod tests {
         .enumerate()
         {
             let key = ItemKey::new("ses_1", seq as u64);
-            tree
-                .insert(key.as_bytes(), serde_json::to_vec(item).unwrap())
+            tree.insert(key.as_bytes(), serde_json::to_vec(item).unwrap())
                 .unwrap();
         }
         db.flush().unwrap();
