@@ -9,19 +9,23 @@ use crate::outbox::worker::{Deliver, Outcome};
 use crate::outbox::{Job, OutboxItem};
 use crate::store::{Agent, ClosedBy, HubSpotMessageRef, SessionStatus, Store, StoreError};
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, PartialEq)]
+// `FileRef`, `AgentMessage` and `Parsed` are stored in the inbound outbox (see
+// `Job::HubSpotEvent`): renaming a variant or a field is a schema change.
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileRef {
     pub file_id: Option<String>,
     pub url: Option<String>,
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentMessage {
     pub message_id: String,
     pub channel_id: String,
@@ -34,7 +38,8 @@ pub struct AgentMessage {
     pub files: Vec<FileRef>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Parsed {
     AgentMessage(AgentMessage),
     /// `None` when the thread was unassigned.
@@ -195,6 +200,23 @@ pub fn dedupe_key(raw: &Value, parsed: &Parsed) -> String {
     }
 }
 
+/// A queued inbound job's key and event: as parsed at the webhook, or, for items written
+/// before schema 3, parsed now from the raw event they kept.
+pub fn queued_event(job: &Job) -> Option<(&str, Parsed)> {
+    match job {
+        Job::HubSpotEvent { key, event } => Some((key, event.clone())),
+        Job::Inbound { key, event } => {
+            let raw = event.get("event").unwrap_or(&Value::Null);
+            let parsed = match event.get("source").and_then(Value::as_str) {
+                Some("channel") => parse_channel_event(raw),
+                _ => parse_app_event(raw),
+            };
+            Some((key, parsed))
+        }
+        _ => None,
+    }
+}
+
 /// Turns stored HubSpot events into bot events, in order per session.
 pub struct InboundProcessor {
     pub hubspot: Arc<HubSpot>,
@@ -215,16 +237,11 @@ fn retry(e: StoreError) -> Outcome {
 
 impl Deliver for InboundProcessor {
     async fn deliver(&self, item: &OutboxItem) -> Outcome {
-        let Job::Inbound { key, event } = &item.job else {
+        let Some((key, parsed)) = queued_event(&item.job) else {
             return Outcome::Permanent(format!(
                 "`{}` does not belong in the inbound queue",
                 item.job.name()
             ));
-        };
-        let raw = event.get("event").cloned().unwrap_or(Value::Null);
-        let parsed = match event.get("source").and_then(Value::as_str) {
-            Some("channel") => parse_channel_event(&raw),
-            _ => parse_app_event(&raw),
         };
         match self.process(&item.lane, key, parsed).await {
             Ok(()) => Outcome::Delivered,

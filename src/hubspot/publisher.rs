@@ -218,7 +218,10 @@ impl Publisher {
                 self.hubspot.set_thread_status(thread, "CLOSED").await?;
                 tracing::info!(session = session.id, thread, "HubSpot thread closed");
             }
-            Job::MessageStatus { .. } | Job::Inbound { .. } | Job::DeliverEvent { .. } => {
+            Job::MessageStatus { .. }
+            | Job::HubSpotEvent { .. }
+            | Job::Inbound { .. }
+            | Job::DeliverEvent { .. } => {
                 return Err(permanent(format!(
                     "`{}` does not belong in the HubSpot queue",
                     item.job.name()

@@ -12,6 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/webhooks/hubspot", web::post().to(receive));
@@ -149,9 +150,12 @@ async fn receive(
     if signed == Signed::V1 {
         check_v1_fresh(&events, now.timestamp_millis())?;
     }
-    let mut accepted = 0;
-    let mut lanes = Vec::new();
-    for (source, raw, parsed) in events {
+    // One pass over the events: each thread is looked up once, and the events are grouped
+    // by session (in their order), so each session is checked and locked once.
+    let mut threads: HashMap<String, Option<String>> = HashMap::new();
+    let mut batches: Vec<(String, Vec<(String, Parsed)>)> = Vec::new();
+    let mut batch_of: HashMap<String, usize> = HashMap::new();
+    for (_, raw, parsed) in events {
         let session = match &parsed {
             Parsed::Ignored(why) => {
                 tracing::debug!(why, "HubSpot event ignored");
@@ -168,32 +172,53 @@ async fn receive(
             {
                 Some(s) => Some(s),
                 None => match &m.thread_id {
-                    Some(t) => state.store.session_of_hubspot_thread(t)?,
+                    Some(t) => session_of_thread(&state, &mut threads, t)?,
                     None => None,
                 },
             },
             Parsed::Assigned { thread_id, .. } | Parsed::Status { thread_id, .. } => {
-                state.store.session_of_hubspot_thread(thread_id)?
+                session_of_thread(&state, &mut threads, thread_id)?
             }
         };
         // Threads that are not handoff's are acknowledged and ignored; a store that cannot
         // say answers 503, so HubSpot retries rather than the event being dropped.
         let Some(session) = session else { continue };
+        let key = dedupe_key(&raw, &parsed);
+        let at = *batch_of.entry(session).or_insert_with_key(|session| {
+            batches.push((session.clone(), Vec::new()));
+            batches.len() - 1
+        });
+        batches[at].1.push((key, parsed));
+    }
+    let mut accepted = 0;
+    for (session, batch) in batches {
         if !state.store.has_session(&session)? {
             continue;
         }
-        let key = dedupe_key(&raw, &parsed);
-        let stored = json!({"source": source, "event": raw});
-        if state.store.accept_inbound(&session, &key, &stored, now)? {
-            accepted += 1;
-            lanes.push(session);
+        let new = state.store.accept_inbound_events(&session, batch, now)?;
+        if new > 0 {
+            accepted += new;
+            state.inbound_outbox.lane_changed(&session)?;
         }
     }
-    for lane in &lanes {
-        state.inbound_outbox.lane_changed(lane)?;
-    }
+    // Group commit: concurrent webhooks (and bot requests) share one fsync, and no lock is
+    // held while waiting for it.
     state.store.flush().await?;
     Ok(HttpResponse::Ok().json(json!({"accepted": accepted})))
+}
+
+/// The session of a HubSpot thread, looked up once per body.
+fn session_of_thread(
+    state: &AppState,
+    threads: &mut HashMap<String, Option<String>>,
+    thread_id: &str,
+) -> Result<Option<String>, ApiError> {
+    if let Some(known) = threads.get(thread_id) {
+        return Ok(known.clone());
+    }
+    let session = state.store.session_of_hubspot_thread(thread_id)?;
+    threads.insert(thread_id.to_string(), session.clone());
+    Ok(session)
 }
 
 /// Channel-account events for our account: a purge makes handoff unready until the account

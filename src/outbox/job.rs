@@ -30,7 +30,16 @@ pub enum Job {
         status: String,
         error: Option<String>,
     },
-    /// A verified HubSpot webhook event (one object), to turn into bot events.
+    /// A verified HubSpot webhook event as it was parsed at the webhook, to turn into bot
+    /// events. Written since schema 3.
+    #[serde(rename = "hubspot_event")]
+    HubSpotEvent {
+        key: String,
+        event: crate::hubspot::inbound::Parsed,
+    },
+    /// A verified HubSpot webhook event as raw JSON (`{"source", "event"}`), parsed again
+    /// when processed. Written up to schema 2; still read, so items queued by an older
+    /// handoff are processed as before.
     Inbound {
         key: String,
         event: serde_json::Value,
@@ -47,7 +56,7 @@ impl Job {
             Job::Note { .. } => "note",
             Job::CloseThread => "close_thread",
             Job::MessageStatus { .. } => "message_status",
-            Job::Inbound { .. } => "inbound",
+            Job::HubSpotEvent { .. } | Job::Inbound { .. } => "inbound",
             Job::DeliverEvent { .. } => "deliver_event",
         }
     }

@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Bumped whenever a stored record changes shape; `open` migrates step by step (see
 /// `migrate`).
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -205,6 +205,11 @@ impl Store {
                 }
                 Ok(())
             }
+            // 2 → 3: HubSpot webhook events are queued as parsed at the webhook
+            // (`Job::HubSpotEvent`) instead of as raw JSON (`Job::Inbound`). Nothing is
+            // rewritten: items of the old form stay readable and are parsed when processed.
+            // The version says that an older handoff cannot read this store's queue.
+            2 => Ok(()),
             other => Err(StoreError::Schema(format!(
                 "no migration from schema version {other}"
             ))),
@@ -427,6 +432,75 @@ mod tests {
         // Opening again changes nothing.
         let again = Store::open(&path, 8).unwrap();
         assert!(again.event(7).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_store_written_by_schema_2_keeps_its_queued_webhook_events() {
+        use crate::hubspot::inbound::{Parsed, parse_app_event, parse_channel_event, queued_event};
+        use crate::outbox::Job;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        std::fs::create_dir_all(&path).unwrap();
+        // What handoff with schema 2 queued for a webhook: the raw event and its source.
+        let channel = serde_json::json!({"type": "OUTGOING_CHANNEL_MESSAGE_CREATED",
+            "channelIntegrationThreadIds": ["handoff-x"],
+            "message": {"id": "m1", "channelId": 7, "text": "hi",
+                        "senders": [{"actorId": "A-1", "name": "Sam"}]}});
+        let app = serde_json::json!({"subscriptionType": "conversation.propertyChange",
+            "objectId": 42, "propertyName": "status", "propertyValue": "CLOSED", "occurredAt": 1});
+        let old_item = |key: &str, source: &str, event: &serde_json::Value| {
+            serde_json::json!({"lane": "ses_1",
+                "job": {"kind": "inbound", "key": key, "event": {"source": source, "event": event}},
+                "enqueued_at": 5, "attempts": 0, "not_before": 5, "last_error": null,
+                "first_failure_at": null})
+        };
+        let db = sled::open(path.join("store")).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &2u64.to_be_bytes())
+            .unwrap();
+        let tree = db.open_tree("outbox_inbound").unwrap();
+        for (seq, item) in [
+            old_item("msg:m1", "channel", &channel),
+            old_item("app:x", "app", &app),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let key = ItemKey::new("ses_1", seq as u64);
+            tree.insert(key.as_bytes(), serde_json::to_vec(item).unwrap())
+                .unwrap();
+        }
+        db.flush().unwrap();
+        drop((tree, db));
+
+        let store = Store::open(&path, 8).unwrap();
+        let version = store.meta.get("schema_version").unwrap().unwrap();
+        assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
+        assert_eq!(store.outbox_len(Queue::Inbound), 2);
+        let items: Vec<_> = store
+            .outbox_inbound
+            .iter()
+            .map(|e| decode::<crate::outbox::OutboxItem>(&e.unwrap().1).unwrap())
+            .collect();
+        // Each old item reads, and yields what parsing it at the webhook would have.
+        let (key, parsed) = queued_event(&items[0].job).unwrap();
+        assert_eq!(key, "msg:m1");
+        assert_eq!(parsed, parse_channel_event(&channel));
+        assert!(matches!(parsed, Parsed::AgentMessage(ref m) if m.message_id == "m1"));
+        let (key, parsed) = queued_event(&items[1].job).unwrap();
+        assert_eq!(key, "app:x");
+        assert_eq!(parsed, parse_app_event(&app));
+        // A new item of the same event is the parsed form, and yields the same.
+        let job = Job::HubSpotEvent {
+            key: "msg:m1".into(),
+            event: parse_channel_event(&channel),
+        };
+        let again: Job = decode(&encode(&job)).unwrap();
+        assert_eq!(
+            queued_event(&again).unwrap().1,
+            queued_event(&items[0].job).unwrap().1
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
