@@ -111,13 +111,7 @@ impl Fetcher {
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_lowercase()
-            })
+            .map(mime_essence)
             .filter(|m| !m.is_empty() && m != "application/octet-stream")
             .unwrap_or_else(|| guess_mime(parsed.path()).to_string());
         if !kind.accepts(&mime) {
@@ -166,6 +160,16 @@ fn file_name(url: &url::Url, mime: &str) -> String {
 }
 
 /// The type of a file by its extension, for the common kinds users and agents send.
+/// A `Content-Type` without its parameters, lower-cased: `Image/PNG; q=1` → `image/png`.
+pub fn mime_essence(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
 pub fn mime_for_extension(ext: &str) -> Option<&'static str> {
     Some(match ext.to_ascii_lowercase().as_str() {
         "png" => "image/png",

@@ -204,6 +204,7 @@ impl TestHosts {
 }
 
 /// A `reqwest` resolver that only ever hands over addresses the policy allows.
+#[derive(Clone)]
 pub struct CheckedResolver {
     policy: Policy,
     lookup: Arc<dyn Lookup>,
@@ -250,11 +251,7 @@ impl CheckedResolver {
 
 impl reqwest::dns::Resolve for CheckedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let this = CheckedResolver {
-            policy: self.policy,
-            lookup: self.lookup.clone(),
-            test_hosts: self.test_hosts.clone(),
-        };
+        let this = self.clone();
         let host = name.as_str().to_string();
         Box::pin(async move {
             let addrs = this.allowed(&host).await?;

@@ -91,24 +91,24 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
 }
 
 /// A JSON body that must be an object, as the document says: serde would also read a
-/// struct from an array (`["Jane", "jane@example.com"]`), which no schema describes.
+/// struct from an array (`["Jane", "jane@example.com"]`), which no schema describes. It asks
+/// the deserializer for a map, so the body is still parsed once, straight into `T`.
 pub struct JsonObject<T>(pub T);
 
-impl<T: serde::de::DeserializeOwned + 'static> FromRequest for JsonObject<T> {
-    type Error = actix_web::Error;
-    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let json = web::Json::<Value>::from_request(req, payload);
-        Box::pin(async move {
-            let value = json.await?.into_inner();
-            if !value.is_object() {
-                return Err(ApiError::bad_request("the body must be a JSON object").into());
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for JsonObject<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Object<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Object<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
             }
-            serde_json::from_value(value)
-                .map(JsonObject)
-                .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")).into())
-        })
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Object(std::marker::PhantomData))
+            .map(JsonObject)
     }
 }
 
@@ -190,9 +190,9 @@ pub fn session_json(s: &Session) -> Value {
 async fn create_user(
     _: BotAuth,
     state: web::Data<AppState>,
-    body: JsonObject<UserBody>,
+    body: web::Json<JsonObject<UserBody>>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = validate::user(body.0)?;
+    let input = validate::user(body.into_inner().0)?;
     let (user, created) = state.store.upsert_user(&input, Utc::now())?;
     state.store.flush().await?;
     let status = if created {
@@ -336,11 +336,15 @@ fn check_session(
 /// 4xx the handler would answer.
 #[doc(hidden)]
 pub fn parse_request(route: &str, body: &[u8]) -> Result<(), ApiError> {
-    let json = |e: serde_json::Error| ApiError::bad_request(format!("invalid JSON body: {e}"));
+    fn object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+        serde_json::from_slice::<JsonObject<T>>(body)
+            .map(|o| o.0)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    }
     match route {
-        "users" => validate::user(serde_json::from_slice(body).map_err(json)?).map(|_| ()),
-        "sessions" => check_session(serde_json::from_slice(body).map_err(json)?, None).map(|_| ()),
-        _ => check_message(serde_json::from_slice(body).map_err(json)?).map(|_| ()),
+        "users" => validate::user(object(body)?).map(|_| ()),
+        "sessions" => check_session(object(body)?, None).map(|_| ()),
+        _ => check_message(object(body)?).map(|_| ()),
     }
 }
 
@@ -353,9 +357,9 @@ async fn create_session(
     _: BotAuth,
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: JsonObject<SessionBody>,
+    body: web::Json<JsonObject<SessionBody>>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.0;
+    let body = body.into_inner().0;
     let idempotency_key = req
         .headers()
         .get("idempotency-key")
@@ -422,9 +426,9 @@ async fn send_message(
     _: BotAuth,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: JsonObject<MessageBody>,
+    body: web::Json<JsonObject<MessageBody>>,
 ) -> Result<HttpResponse, ApiError> {
-    let (message_id, content) = check_message(body.0)?;
+    let (message_id, content) = check_message(body.into_inner().0)?;
     let outcome = state
         .store
         .add_message(&id, message_id.as_deref(), &content, Utc::now())?;
@@ -464,13 +468,9 @@ async fn stop_session(
     let body: StopBody = if body.iter().all(u8::is_ascii_whitespace) {
         StopBody::default()
     } else {
-        // An object, as the document says (serde would also read a struct from an array).
-        match serde_json::from_slice::<Value>(&body) {
-            Ok(v @ Value::Object(_)) => serde_json::from_value(v)
-                .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?,
-            Ok(_) => return Err(ApiError::bad_request("the body must be a JSON object")),
-            Err(e) => return Err(ApiError::bad_request(format!("invalid JSON body: {e}"))),
-        }
+        serde_json::from_slice::<JsonObject<StopBody>>(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+            .0
     };
     let reason = validate::optional_text("reason", body.reason, 1000)?;
     let session = match state
@@ -496,7 +496,7 @@ async fn stop_session(
         let key = format!("closed:{}", session.id);
         state
             .events
-            .append(&session.id, "session.closed", data, &key, None)?;
+            .append(&session, "session.closed", data, &key, None)?;
     }
     state.store.flush().await?;
     Ok(HttpResponse::Accepted().json(json!({"sessionId": session.id, "status": session.status})))

@@ -4,7 +4,7 @@
 use crate::outbox::worker::now_ms;
 use crate::outbox::{Job, Outbox, OutboxItem};
 use crate::settings::Settings;
-use crate::store::{Event, HubSpotMessageRef, Store, StoreError, StoredEvent};
+use crate::store::{Event, HubSpotMessageRef, Session, Store, StoreError, StoredEvent};
 use chrono::Utc;
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -48,16 +48,18 @@ impl EventLog {
         }
     }
 
-    /// Appends an event unless one with `key` exists; returns it when appended.
+    /// Appends an event of `session` unless one with `key` exists; returns it when
+    /// appended. The caller has the session already, so its `externalId` costs no read.
     pub fn append(
         &self,
-        session_id: &str,
+        session: &Session,
         kind: &str,
         data: Value,
         key: &str,
         hubspot_message: Option<HubSpotMessageRef>,
     ) -> Result<Option<Event>, StoreError> {
-        let external_id = self.store.session(session_id)?.and_then(|s| s.external_id);
+        let session_id = session.id.as_str();
+        let external_id = session.external_id.clone();
         let _order = self.append_lock.lock();
         let stored = self.store.append_event(key, |seq| StoredEvent {
             seq,

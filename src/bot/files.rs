@@ -179,12 +179,7 @@ impl FileLinks {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        let essence = mime
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
+        let essence = crate::media::mime_essence(&mime);
         let mut response = HttpResponse::build(StatusCode::OK);
         if let Some(length) = upstream.headers().get(reqwest::header::CONTENT_LENGTH) {
             response.insert_header(("content-length", length.as_bytes()));

@@ -188,6 +188,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn webhook_urls_are_plain_http_addresses() {
+        assert!(http_url("url", "https://webhook.botpress.cloud/abc").is_ok());
+        assert!(http_url("url", "http://127.0.0.1:9/hook?x=1").is_ok());
+        for bad in [
+            "",
+            "webhook.botpress.cloud/abc",
+            "ftp://h/x",
+            "https://user:pw@h/x",
+            "https://h/x#frag",
+            "http://0*",
+            " https://h/x",
+        ] {
+            assert!(http_url("url", bad).is_err(), "{bad}");
+        }
+        assert!(http_url("url", &format!("https://h/{}", "a".repeat(2048))).is_err());
+    }
+
+    #[test]
     fn phones_must_be_e164() {
         assert_eq!(e164("+14155552671").unwrap(), "+14155552671");
         assert_eq!(e164("+44 20 7183 8750").unwrap(), "+442071838750");

@@ -285,7 +285,7 @@ impl InboundProcessor {
                     message_id: m.message_id.clone(),
                 };
                 self.events
-                    .append(session_id, "session.message", data, key, Some(reference))?;
+                    .append(&session, "session.message", data, key, Some(reference))?;
             }
             Parsed::Assigned { actor, .. } => {
                 let agent = match &actor {
@@ -305,7 +305,7 @@ impl InboundProcessor {
                 })?;
                 if let Some(agent) = agent {
                     self.events.append(
-                        session_id,
+                        &session,
                         "session.assigned",
                         json!({"agent": agent}),
                         key,
@@ -327,7 +327,7 @@ impl InboundProcessor {
                     }
                 })?;
                 self.events.append(
-                    session_id,
+                    &session,
                     "session.closed",
                     json!({"by": "agent"}),
                     &format!("closed:{session_id}"),

@@ -100,14 +100,15 @@ impl Deliver for Publisher {
                 });
             });
             let error = json!({"error": {"code": "hubspot-rejected", "message": reason}});
-            let told = failed.and_then(|_| {
-                self.events.append(
-                    session,
+            let told = failed.and_then(|failed| match failed {
+                Some(failed) => self.events.append(
+                    &failed,
                     "session.failed",
                     error,
                     &format!("failed:{session}"),
                     None,
-                )
+                ),
+                None => Ok(None),
             });
             if let Err(e) = told {
                 tracing::error!(session, error = %e, "cannot mark the session failed");
@@ -183,7 +184,7 @@ impl Publisher {
                 }
                 tracing::info!(session = session.id, thread = ?thread, contact = ?contact, "session published to HubSpot");
                 self.events.append(
-                    &session.id,
+                    &session,
                     "session.opened",
                     json!({"hubspotThreadId": thread}),
                     &format!("opened:{}", session.id),

@@ -73,8 +73,8 @@ impl Store {
     /// Queues one HubSpot event in the form written up to schema 2 (the raw JSON, parsed
     /// again when processed). handoff no longer writes it; tests use it to build the items
     /// an older handoff left queued. Returns whether the event was new.
-    #[doc(hidden)]
-    pub fn accept_inbound(
+    #[cfg(test)]
+    pub(crate) fn accept_inbound(
         &self,
         session_id: &str,
         key: &str,
