@@ -3,7 +3,7 @@
 //!
 //! Run: `cargo bench --bench inline_rewrite`.
 
-use handoff::bot::files::{FileLinks, inline_scan_cost, rewrite_inline_images};
+use handoff::hubspot::files::{FileLinks, inline_scan_cost, rewrite_inline_images};
 use std::sync::Arc;
 use std::time::Instant;
 

@@ -2,19 +2,21 @@
 //! server. Everything is built once, outside actix's per-worker factory, and shared.
 
 use crate::bot::deliver::BotDeliverer;
-use crate::bot::events::EventLog;
 use crate::config::Config;
 use crate::error::extractors;
+use crate::events::EventLog;
+use crate::http_client::http_client;
+use crate::hubspot::HubSpot;
 use crate::hubspot::inbound::InboundProcessor;
 use crate::hubspot::provision::{ProvisionState, ProvisionStatus, Provisioner};
 use crate::hubspot::publisher::Publisher;
 use crate::hubspot::readiness::Readiness;
-use crate::hubspot::{HubSpot, http_client};
-use crate::outbox::Outbox;
 use crate::outbox::retry::RetryPolicy;
 use crate::outbox::worker::{self, WorkerConfig};
+use crate::outbox::{Outbox, QueueView};
+use crate::relay::{BotJob, HubSpotJob, InboundJob};
 use crate::settings::Settings;
-use crate::store::{Queue, Store, StoreError};
+use crate::store::{Store, StoreError};
 use actix_web::{App, HttpServer, middleware, web};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -22,33 +24,34 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// Shared by every request handler and background task.
+/// The parts `start` built and shares: the provisioning loop and tests hold them. Request
+/// handlers never see this; each surface gets its own state (`BotApi`, `Ingress`,
+/// `AdminState`, `Ops`, the file links).
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
     pub hubspot: Arc<HubSpot>,
     pub provision: Arc<ProvisionState>,
-    pub hubspot_outbox: Arc<Outbox>,
-    pub inbound_outbox: Arc<Outbox>,
-    pub bot_outbox: Arc<Outbox>,
+    pub hubspot_outbox: Arc<Outbox<HubSpotJob>>,
+    pub inbound_outbox: Arc<Outbox<InboundJob>>,
+    pub bot_outbox: Arc<Outbox<BotJob>>,
     pub events: Arc<EventLog>,
     /// The configuration merged with what the wizard saved.
     pub settings: Arc<Settings>,
     /// Whether HubSpot work can be done, and why not: one answer for every asker.
     pub readiness: Arc<Readiness>,
-    pub admin: crate::web::auth::AdminAuth,
-    pub file_links: Arc<crate::bot::files::FileLinks>,
-    /// For `handoff backup`: written to `{data_dir}/admin.token` (0600) at every start, so
-    /// only who can read the data directory can ask for a backup.
-    pub backup_token: crate::secret::Secret,
+    pub admin: Arc<crate::web::auth::AdminAuth>,
+    pub file_links: Arc<crate::hubspot::files::FileLinks>,
 }
 
 impl AppState {
-    /// The outbox of a queue, by its stored name (dead letters remember it).
-    pub fn outbox(&self, queue: &str) -> Option<&Arc<Outbox>> {
-        [&self.hubspot_outbox, &self.inbound_outbox, &self.bot_outbox]
-            .into_iter()
-            .find(|o| o.queue().name() == queue)
+    /// Every queue, whatever its job type (metrics, the dashboard).
+    fn queues(&self) -> Vec<Arc<dyn QueueView>> {
+        vec![
+            self.hubspot_outbox.clone(),
+            self.inbound_outbox.clone(),
+            self.bot_outbox.clone(),
+        ]
     }
 }
 
@@ -114,28 +117,32 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
     let config = Arc::new(config);
     let store = Store::open(&config.data_dir, config.store.cache_capacity_mb)?;
     let http = http_client(config.hubspot.timeout);
+    let settings = Arc::new(Settings::load(config.clone(), store.clone())?);
     let hubspot = Arc::new(HubSpot::new(
         http,
         &config.hubspot.api_base,
         config.hubspot.rate_limit_per_10s,
         store.clone(),
+        settings.clone(),
     )?);
-    let settings = Arc::new(Settings::load(config.clone(), store.clone())?);
-    apply_credentials(&settings, &hubspot)?;
+    if let Some(token) = &config.hubspot.refresh_token {
+        hubspot.tokens.adopt_configured_token(token)?;
+    }
     let provision = Arc::new(ProvisionState::default());
-    let hubspot_outbox = Arc::new(Outbox::recover(store.clone(), Queue::HubSpot)?);
-    let inbound_outbox = Arc::new(Outbox::recover(store.clone(), Queue::Inbound)?);
-    let bot_outbox = Arc::new(Outbox::recover(store.clone(), Queue::Bot)?);
+    let repo = Arc::new(store.clone());
+    let hubspot_outbox = Arc::new(Outbox::recover(repo.clone())?);
+    let inbound_outbox = Arc::new(Outbox::recover(repo.clone())?);
+    let bot_outbox = Arc::new(Outbox::recover(repo)?);
     let events = Arc::new(EventLog::new(
         store.clone(),
         settings.clone(),
         bot_outbox.clone(),
         hubspot_outbox.clone(),
     ));
-    let admin = crate::web::auth::AdminAuth::load(&store)?;
+    let admin = Arc::new(crate::web::auth::AdminAuth::load(&store)?);
     let backup_token = crate::secret::Secret::new(crate::web::auth::random_token());
     crate::store::backup::write_token(&config.data_dir, backup_token.expose())?;
-    let file_links = Arc::new(crate::bot::files::FileLinks::new(
+    let file_links = Arc::new(crate::hubspot::files::FileLinks::new(
         store.signing_key("files")?,
         settings.clone(),
     ));
@@ -156,9 +163,44 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         bot_outbox: bot_outbox.clone(),
         events: events.clone(),
         settings: settings.clone(),
-        admin,
+        admin: admin.clone(),
         file_links: file_links.clone(),
+    });
+    let setup_token = admin.setup_token();
+    let bot_api = web::Data::new(crate::bot::api::BotApi {
+        store: store.clone(),
+        settings: settings.clone(),
+        hubspot_outbox: hubspot_outbox.clone(),
+        events: events.clone(),
+    });
+    let ingress = web::Data::new(crate::hubspot::webhook::Ingress {
+        settings: settings.clone(),
+        store: store.clone(),
+        inbound_outbox: inbound_outbox.clone(),
+        provision: provision.clone(),
+    });
+    let admin_state = web::Data::new(crate::web::AdminState {
+        config: config.clone(),
+        store: store.clone(),
+        settings: settings.clone(),
+        hubspot: hubspot.clone(),
+        provision: provision.clone(),
+        readiness: readiness.clone(),
+        queues: state.queues(),
+        admin,
+    });
+    let ops = web::Data::new(crate::ops::Ops {
+        store: store.clone(),
+        readiness: readiness.clone(),
+        hubspot: hubspot.clone(),
+        queues: state.queues(),
+        metrics_token: config.metrics.token.clone(),
         backup_token,
+        data_dir: config.data_dir.clone(),
+    });
+    let links = web::Data::new(crate::hubspot::files::FileProxy {
+        links: file_links.clone(),
+        hubspot: hubspot.clone(),
     });
 
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -220,12 +262,15 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
     ];
 
     let addr = listener.local_addr()?;
-    let data = state.clone();
     let http = config.http.clone();
     let body_timeout = http.body_timeout;
     let server = HttpServer::new(move || {
         App::new()
-            .app_data(data.clone())
+            .app_data(bot_api.clone())
+            .app_data(ingress.clone())
+            .app_data(admin_state.clone())
+            .app_data(ops.clone())
+            .app_data(links.clone())
             .app_data(extractors::json_config())
             .app_data(extractors::query_config())
             .app_data(extractors::path_config())
@@ -242,9 +287,8 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
             )
             .wrap_fn(crate::request_id::middleware)
             .configure(crate::ops::routes)
-            .configure(crate::metrics::routes)
             .configure(crate::bot::api::routes)
-            .configure(crate::bot::files::routes)
+            .configure(crate::hubspot::files::routes)
             .configure(crate::hubspot::webhook::routes)
             .configure(crate::web::routes)
             .default_service(web::to(crate::ops::not_found))
@@ -266,7 +310,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
     let handle = server.handle();
     let server_task = tokio::spawn(server);
     tracing::info!(%addr, public_url = %settings.public_base(), "handoff is listening");
-    if let Some(token) = state.admin.setup_token() {
+    if let Some(token) = setup_token {
         // The one place a credential is printed: the operator needs it to claim handoff.
         tracing::info!(
             "first run: open {}/setup?token={token} to set the admin password",
@@ -309,23 +353,6 @@ async fn prune(store: Store, retention: Duration, mut shutdown: watch::Receiver<
             _ = shutdown.changed() => return,
         }
     }
-}
-
-/// Hands the app credentials (configured or saved by the wizard) to the HubSpot client,
-/// and adopts a configured refresh token. Called at start and whenever the wizard saves.
-pub fn apply_credentials(settings: &Settings, hubspot: &HubSpot) -> Result<(), StoreError> {
-    if let Some(credentials) = settings.app_credentials()
-        && hubspot.tokens.credentials().as_ref() != Some(&credentials)
-    {
-        hubspot.tokens.set_credentials(credentials);
-    }
-    if let Some(developer) = settings.developer() {
-        hubspot.set_developer(developer);
-    }
-    if let Some(token) = &settings.config().hubspot.refresh_token {
-        hubspot.tokens.adopt_configured_token(token)?;
-    }
-    Ok(())
 }
 
 /// Provisions HubSpot whenever everything it needs is present, retrying failures with the
@@ -382,6 +409,7 @@ async fn provision_loop(
         // After success, run again only when the HubSpot connection changes.
         tokio::select! {
             _ = state.hubspot.tokens.changed.notified() => {}
+            _ = state.settings.changed.notified() => {}
             _ = state.provision.recheck.notified() => {}
             _ = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(3600))), if wait.is_some() => {}
             changed = shutdown.changed() => if changed.is_err() { break },

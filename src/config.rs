@@ -511,7 +511,7 @@ impl BotConfig {
             }
         }
         if let Some(secret) = &self.webhook_secret {
-            crate::bot::signing::decode_secret(secret.expose())
+            crate::secret::decode_secret(secret.expose())
                 .map_err(|message| invalid("bot.webhook_secret", message))?;
         }
         Ok(())
@@ -562,29 +562,8 @@ fn digits(key: &'static str, value: Option<&str>) -> Result<(), ConfigError> {
     }
 }
 
-/// Environment variables arrive typed by figment's guesswork (`HANDOFF_HUBSPOT__APP_ID=123`
-/// becomes a number); every string-valued key accepts numbers and booleans as their text.
-pub(crate) fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Lenient {
-        S(String),
-        U(u64),
-        I(i64),
-        F(f64),
-        B(bool),
-    }
-    Ok(match Lenient::deserialize(d)? {
-        Lenient::S(s) => s,
-        Lenient::U(n) => n.to_string(),
-        Lenient::I(n) => n.to_string(),
-        Lenient::F(n) => n.to_string(),
-        Lenient::B(b) => b.to_string(),
-    })
-}
-
 fn lenient_opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    lenient_string(d).map(Some)
+    crate::secret::lenient_string(d).map(Some)
 }
 
 #[cfg(test)]

@@ -9,8 +9,10 @@ pub mod bot;
 pub mod client_addr;
 pub mod config;
 pub mod error;
+pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod http_client;
 pub mod hubspot;
 pub mod local_client;
 pub mod media;
@@ -18,6 +20,7 @@ pub mod metrics;
 pub mod net;
 pub mod ops;
 pub mod outbox;
+pub mod relay;
 pub mod request_id;
 pub mod secret;
 pub mod settings;

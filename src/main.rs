@@ -196,7 +196,7 @@ async fn check(config: Config) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     };
-    let http = handoff::hubspot::http_client(h.timeout);
+    let http = handoff::http_client::http_client(h.timeout);
     match handoff::hubspot::oauth::check_refresh_token(&http, &h.api_base, client_id, secret, token)
         .await
     {

@@ -4,11 +4,8 @@
 //! registry (as with the usual Prometheus clients), so the worker and the HTTP middleware
 //! record without anything threaded through them. No label carries an id or a message body.
 
-use crate::app::AppState;
-use crate::error::ApiError;
-use crate::secret::constant_time_eq;
+use actix_web::HttpMessage;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
-use actix_web::{HttpMessage, HttpResponse, web};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -89,10 +86,6 @@ where
     }
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/metrics", web::get().to(metrics));
-}
-
 fn escape(label: &str) -> String {
     label
         .replace('\\', "\\\\")
@@ -100,8 +93,23 @@ fn escape(label: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// A queue's size when the metrics are read.
+pub struct QueueGauge {
+    pub name: &'static str,
+    pub depth: usize,
+    pub in_flight: usize,
+}
+
+/// What `/metrics` reports besides the counters, read by the caller at request time.
+pub struct Gauges {
+    pub queues: Vec<QueueGauge>,
+    pub dead_letters: usize,
+    pub ratelimit_headroom: usize,
+    pub ready: bool,
+}
+
 /// The text exposition.
-pub fn render(state: &AppState) -> String {
+pub fn render(gauges: &Gauges) -> String {
     let mut out = String::new();
     let w = &mut out;
     let family = |w: &mut String, name: &str, kind: &str, help: &str| {
@@ -166,16 +174,11 @@ pub fn render(state: &AppState) -> String {
         "gauge",
         "Items waiting or in flight, by queue.",
     );
-    for outbox in [
-        &state.hubspot_outbox,
-        &state.inbound_outbox,
-        &state.bot_outbox,
-    ] {
+    for q in &gauges.queues {
         writeln!(
             w,
             "handoff_outbox_depth{{queue=\"{}\"}} {}",
-            outbox.queue().name(),
-            outbox.depth()
+            q.name, q.depth
         )
         .unwrap();
     }
@@ -185,16 +188,11 @@ pub fn render(state: &AppState) -> String {
         "gauge",
         "Items being delivered now, by queue.",
     );
-    for outbox in [
-        &state.hubspot_outbox,
-        &state.inbound_outbox,
-        &state.bot_outbox,
-    ] {
+    for q in &gauges.queues {
         writeln!(
             w,
             "handoff_outbox_in_flight{{queue=\"{}\"}} {}",
-            outbox.queue().name(),
-            outbox.in_flight()
+            q.name, q.in_flight
         )
         .unwrap();
     }
@@ -204,12 +202,7 @@ pub fn render(state: &AppState) -> String {
         "gauge",
         "Work that failed for good and waits for the operator.",
     );
-    writeln!(
-        w,
-        "handoff_dead_letters {}",
-        state.store.dead_letter_count()
-    )
-    .unwrap();
+    writeln!(w, "handoff_dead_letters {}", gauges.dead_letters).unwrap();
     family(
         w,
         "handoff_hubspot_ratelimit_headroom",
@@ -219,7 +212,7 @@ pub fn render(state: &AppState) -> String {
     writeln!(
         w,
         "handoff_hubspot_ratelimit_headroom {}",
-        state.hubspot.limiter.headroom()
+        gauges.ratelimit_headroom
     )
     .unwrap();
     family(
@@ -228,24 +221,6 @@ pub fn render(state: &AppState) -> String {
         "gauge",
         "1 when HubSpot is connected and the channel provisioned.",
     );
-    writeln!(w, "handoff_ready {}", u8::from(state.readiness.is_ready())).unwrap();
+    writeln!(w, "handoff_ready {}", u8::from(gauges.ready)).unwrap();
     out
-}
-
-/// `GET /metrics`; with `metrics.token` set, only for `Authorization: Bearer <token>`.
-async fn metrics(
-    req: actix_web::HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    if let Some(token) = &state.config.metrics.token {
-        let given = crate::bot::api::bearer_token(&req).unwrap_or_default();
-        if !constant_time_eq(token.expose(), given) {
-            return Err(ApiError::unauthorized(
-                "metrics.token is set: send `Authorization: Bearer <token>`",
-            ));
-        }
-    }
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(render(&state)))
 }

@@ -1,15 +1,36 @@
 //! Operational endpoints: `/healthz` (process and store) and `/readyz` (HubSpot connected
 //! and the channel provisioned, or why not).
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::hubspot::HubSpot;
+use crate::hubspot::readiness::Readiness;
+use crate::outbox::QueueView;
+use crate::secret::Secret;
+use crate::store::Store;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What the operational endpoints read.
+pub struct Ops {
+    pub store: Store,
+    pub readiness: Arc<Readiness>,
+    /// For the rate-limit headroom in `/metrics`.
+    pub hubspot: Arc<HubSpot>,
+    pub queues: Vec<Arc<dyn QueueView>>,
+    pub metrics_token: Option<Secret>,
+    /// For `handoff backup`: written to `{data_dir}/admin.token` (0600) at every start, so
+    /// only who can read the data directory can ask for a backup.
+    pub backup_token: Secret,
+    pub data_dir: PathBuf,
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .route("/admin/backup", web::get().to(backup));
+        .route("/admin/backup", web::get().to(backup))
+        .route("/metrics", web::get().to(metrics));
 }
 
 /// A backup is for the machine's own operator (`handoff backup`), never for the network:
@@ -29,18 +50,18 @@ pub fn loopback_only(peer: Option<std::net::SocketAddr>) -> Result<(), ApiError>
 /// Streamed from a spool file in 64 KiB chunks, with its length, so a broken-off transfer
 /// is noticed.
 async fn backup(
-    state: web::Data<AppState>,
+    state: web::Data<Ops>,
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     loopback_only(req.peer_addr())?;
-    let presented = crate::bot::api::bearer_token(&req).unwrap_or_default();
+    let presented = crate::secret::bearer_token(&req).unwrap_or_default();
     if !crate::secret::constant_time_eq(state.backup_token.expose(), presented) {
         return Err(ApiError::unauthorized(
             "a backup needs the token in the data directory's admin.token",
         ));
     }
     let store = state.store.clone();
-    let dir = state.config.data_dir.clone();
+    let dir = state.data_dir.clone();
     let spooled = web::block(move || store.spool(&dir)).await.map_err(|_| {
         ApiError::new(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -76,7 +97,7 @@ async fn backup(
         .streaming(chunks))
 }
 
-async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+async fn healthz(state: web::Data<Ops>) -> HttpResponse {
     match state.store.check() {
         Ok(()) => HttpResponse::Ok().json(json!({"ok": true})),
         Err(e) => {
@@ -87,7 +108,7 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+async fn readyz(state: web::Data<Ops>) -> HttpResponse {
     let reasons = state.readiness.reasons();
     if reasons.is_empty() {
         return HttpResponse::Ok().json(json!({"ready": true}));
@@ -99,6 +120,39 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         .collect();
     HttpResponse::ServiceUnavailable()
         .json(json!({"ready": false, "reasons": codes, "details": details}))
+}
+
+/// `GET /metrics`; with `metrics.token` set, only for `Authorization: Bearer <token>`.
+async fn metrics(
+    req: actix_web::HttpRequest,
+    state: web::Data<Ops>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(token) = &state.metrics_token {
+        let given = crate::secret::bearer_token(&req).unwrap_or_default();
+        if !crate::secret::constant_time_eq(token.expose(), given) {
+            return Err(ApiError::unauthorized(
+                "metrics.token is set: send `Authorization: Bearer <token>`",
+            ));
+        }
+    }
+    let queues = state
+        .queues
+        .iter()
+        .map(|o| crate::metrics::QueueGauge {
+            name: o.queue().name(),
+            depth: o.depth(),
+            in_flight: o.in_flight(),
+        })
+        .collect();
+    let gauges = crate::metrics::Gauges {
+        queues,
+        dead_letters: state.store.dead_letter_count(),
+        ratelimit_headroom: state.hubspot.limiter.headroom(),
+        ready: state.readiness.is_ready(),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(crate::metrics::render(&gauges)))
 }
 
 pub async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {

@@ -1,5 +1,8 @@
 //! A string that must never reach a log line or a debug dump.
 
+use actix_web::HttpRequest;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Deserializer};
 use std::fmt;
 
@@ -40,8 +43,55 @@ impl fmt::Display for Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        crate::config::lenient_string(d).map(Secret)
+        lenient_string(d).map(Secret)
     }
+}
+
+/// Environment variables arrive typed by figment's guesswork (`HANDOFF_HUBSPOT__APP_ID=123`
+/// becomes a number); every string-valued key accepts numbers and booleans as their text.
+pub fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Lenient {
+        S(String),
+        U(u64),
+        I(i64),
+        F(f64),
+        B(bool),
+    }
+    Ok(match Lenient::deserialize(d)? {
+        Lenient::S(s) => s,
+        Lenient::U(n) => n.to_string(),
+        Lenient::I(n) => n.to_string(),
+        Lenient::F(n) => n.to_string(),
+        Lenient::B(b) => b.to_string(),
+    })
+}
+
+/// Decodes a `whsec_…` secret into the HMAC key.
+pub fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
+    let encoded = secret
+        .strip_prefix("whsec_")
+        .ok_or_else(|| "must start with `whsec_`".to_string())?;
+    let key = STANDARD
+        .decode(encoded)
+        .map_err(|_| "the part after `whsec_` must be base64".to_string())?;
+    if key.len() < 16 {
+        return Err("the key must be at least 16 bytes (24+ base64 characters)".into());
+    }
+    Ok(key)
+}
+
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
 }
 
 #[cfg(test)]

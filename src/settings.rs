@@ -3,13 +3,27 @@
 //! wizard change takes effect at once and survives restarts.
 
 use crate::config::Config;
-use crate::hubspot::client::DeveloperCredentials;
-use crate::hubspot::oauth::AppCredentials;
 use crate::secret::{Secret, constant_time_eq};
 use crate::store::{Store, StoreError, WizardSettings};
 use parking_lot::RwLock;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+
+/// The HubSpot app's OAuth client. Only [`Settings`] holds it (configured or saved by the
+/// wizard); the token manager asks for it when it needs it, so a change is never a copy
+/// to re-sync.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppCredentials {
+    pub client_id: String,
+    pub client_secret: Secret,
+}
+
+/// The developer-level credentials for channel and app-webhook settings.
+#[derive(Clone, Debug)]
+pub struct DeveloperCredentials {
+    pub app_id: String,
+    pub api_key: Secret,
+}
 
 /// Where the bot's events go and the key they are signed with.
 #[derive(Clone)]
@@ -22,6 +36,8 @@ pub struct Settings {
     config: Arc<Config>,
     store: Store,
     saved: RwLock<Saved>,
+    /// Woken whenever the wizard saves (provisioning looks again).
+    pub changed: tokio::sync::Notify,
 }
 
 /// What the wizard saved, and the bot webhook that results (decoded once per change, since
@@ -48,7 +64,7 @@ fn bot_webhook(config: &Config, saved: &WizardSettings) -> Option<BotWebhook> {
     };
     // Both sources are validated before they are kept, so this only fails on a damaged
     // store; then there is no usable webhook.
-    let key = crate::bot::signing::decode_secret(&secret).ok()?;
+    let key = crate::secret::decode_secret(&secret).ok()?;
     Some(BotWebhook {
         url,
         key: key.into(),
@@ -70,6 +86,7 @@ impl Settings {
             config,
             store,
             saved: RwLock::new(saved),
+            changed: tokio::sync::Notify::new(),
         })
     }
 
@@ -91,6 +108,7 @@ impl Settings {
             self.store.set_wizard_settings(&next)?;
             *saved = Saved::new(&self.config, next);
         }
+        self.changed.notify_waiters();
         self.store.flush().await
     }
 

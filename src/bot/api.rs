@@ -1,12 +1,16 @@
 //! `/api/v1`: the bot's API. Handlers verify, persist (one transaction), flush, answer;
 //! nothing here calls HubSpot.
 
-use super::messages::{Content, HistoryLine, Speaker};
 use super::validate::{self, UserBody};
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::events::EventLog;
+use crate::outbox::Outbox;
+use crate::relay::HubSpotJob;
+use crate::relay::{Content, HistoryLine, Speaker};
+use crate::settings::Settings;
 use crate::store::{
-    ClosedBy, MessageOutcome, NewSession, Session, SessionOutcome, SessionStatus, StopOutcome, User,
+    ClosedBy, MessageOutcome, NewSession, Session, SessionOutcome, SessionStatus, StopOutcome,
+    Store, User,
 };
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
@@ -15,6 +19,7 @@ use chrono::{SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::future::{Ready, ready};
+use std::sync::Arc;
 
 /// The API's routes, from one table: it registers them and lists them as [`ROUTES`], which
 /// a test compares with the OpenAPI document, so neither can drift from the other.
@@ -78,18 +83,6 @@ async fn openapi() -> HttpResponse {
         .body(include_str!("openapi.json"))
 }
 
-/// The token of an `Authorization: Bearer …` header.
-pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
-    req.headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-}
-
 /// A JSON body that must be an object, as the document says: serde would also read a
 /// struct from an array (`["Jane", "jane@example.com"]`), which no schema describes. It asks
 /// the deserializer for a map, so the body is still parsed once, straight into `T`.
@@ -112,6 +105,15 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for JsonObject<T> {
     }
 }
 
+/// What the bot API's handlers use: sessions are stored, user messages queued for HubSpot,
+/// events read from the log. Nothing here calls HubSpot.
+pub struct BotApi {
+    pub store: Store,
+    pub settings: Arc<Settings>,
+    pub hubspot_outbox: Arc<Outbox<HubSpotJob>>,
+    pub events: Arc<EventLog>,
+}
+
 /// Proof that the request carried the bot's API key.
 pub struct BotAuth;
 
@@ -121,9 +123,9 @@ impl FromRequest for BotAuth {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req
-            .app_data::<web::Data<AppState>>()
-            .expect("app state is registered");
-        let Some(given) = bearer_token(req) else {
+            .app_data::<web::Data<BotApi>>()
+            .expect("the bot API state is registered");
+        let Some(given) = crate::secret::bearer_token(req) else {
             return ready(Err(ApiError::unauthorized(
                 "missing `Authorization: Bearer <api key>`",
             )));
@@ -189,7 +191,7 @@ pub fn session_json(s: &Session) -> Value {
 
 async fn create_user(
     _: BotAuth,
-    state: web::Data<AppState>,
+    state: web::Data<BotApi>,
     body: web::Json<JsonObject<UserBody>>,
 ) -> Result<HttpResponse, ApiError> {
     let input = validate::user(body.into_inner().0)?;
@@ -265,7 +267,7 @@ fn history(items: Vec<HistoryItem>) -> Result<Vec<HistoryLine>, ApiError> {
             })?;
             let at = match &item.timestamp {
                 None | Some(Value::Null) => None,
-                Some(t) => Some(super::messages::parse_timestamp(t).ok_or_else(|| {
+                Some(t) => Some(crate::relay::content::parse_timestamp(t).ok_or_else(|| {
                     ApiError::invalid(
                         "invalid-timestamp",
                         format!("messageHistory[{i}].timestamp must be RFC 3339 or Unix time"),
@@ -356,7 +358,7 @@ fn check_message(body: MessageBody) -> Result<(Option<String>, Content), ApiErro
 async fn create_session(
     _: BotAuth,
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<BotApi>,
     body: web::Json<JsonObject<SessionBody>>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner().0;
@@ -402,7 +404,7 @@ async fn create_session(
 
 async fn get_session(
     _: BotAuth,
-    state: web::Data<AppState>,
+    state: web::Data<BotApi>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let session = state
@@ -424,7 +426,7 @@ struct MessageBody {
 
 async fn send_message(
     _: BotAuth,
-    state: web::Data<AppState>,
+    state: web::Data<BotApi>,
     id: web::Path<String>,
     body: web::Json<JsonObject<MessageBody>>,
 ) -> Result<HttpResponse, ApiError> {
@@ -460,7 +462,7 @@ struct StopBody {
 
 async fn stop_session(
     _: BotAuth,
-    state: web::Data<AppState>,
+    state: web::Data<BotApi>,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -473,30 +475,27 @@ async fn stop_session(
             .0
     };
     let reason = validate::optional_text("reason", body.reason, 1000)?;
-    let session = match state
+    let (session, closed) = match state
         .store
         .stop_session(&id, reason.as_deref(), Utc::now())?
     {
-        StopOutcome::Stopped(s) => {
+        StopOutcome::Stopped(s, closed) => {
             state.hubspot_outbox.lane_changed(&id)?;
             tracing::info!(session = s.id, "session stopped by the bot");
-            s
+            (s, Some(closed))
         }
-        StopOutcome::AlreadyFinal(s) => s,
+        // A stop retried after a failure below: the event is asked for again (appending is
+        // idempotent by key), so it exists exactly once.
+        StopOutcome::AlreadyFinal(s) if s.closed_by == Some(ClosedBy::Bot) => {
+            let closed = crate::relay::session::bot_closed(&s);
+            (s, Some(closed))
+        }
+        StopOutcome::AlreadyFinal(s) => (s, None),
         StopOutcome::NotFound => return Err(ApiError::not_found("session")),
     };
-    if session.closed_by == Some(ClosedBy::Bot) {
+    if let Some(closed) = closed {
         // The one `session.closed` the bot gets (HubSpot's echo of the close is ignored).
-        // Appending is idempotent by key, so a stop retried after a failure here still
-        // produces it, exactly once.
-        let mut data = json!({"by": "bot"});
-        if let Some(r) = session.closed_reason.as_deref() {
-            data["reason"] = json!(r);
-        }
-        let key = format!("closed:{}", session.id);
-        state
-            .events
-            .append(&session, "session.closed", data, &key, None)?;
+        state.events.append(&session, closed, None)?;
     }
     state.store.flush().await?;
     Ok(HttpResponse::Accepted().json(json!({"sessionId": session.id, "status": session.status})))
@@ -516,7 +515,7 @@ const MAX_WAIT_SECS: u64 = 60;
 /// long-polling up to `wait` seconds when nothing is new.
 async fn list_events(
     _: BotAuth,
-    state: web::Data<AppState>,
+    state: web::Data<BotApi>,
     query: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();

@@ -1,10 +1,11 @@
 //! Delivers events to the bot's webhook, signed the Standard Webhooks way. Only a 2xx
 //! counts; redirects are not followed; `Retry-After` is honoured.
 
-use super::events::EventLog;
 use super::signing;
+use crate::events::EventLog;
+use crate::outbox::OutboxItem;
 use crate::outbox::worker::{Deliver, Outcome};
-use crate::outbox::{Job, OutboxItem};
+use crate::relay::BotJob;
 use crate::settings::{BotWebhook, Settings};
 use crate::store::Store;
 use std::sync::Arc;
@@ -51,14 +52,9 @@ impl BotDeliverer {
     }
 }
 
-impl Deliver for BotDeliverer {
-    async fn deliver(&self, item: &OutboxItem) -> Outcome {
-        let Job::DeliverEvent { seq } = item.job else {
-            return Outcome::Permanent(format!(
-                "`{}` does not belong in the bot queue",
-                item.job.name()
-            ));
-        };
+impl Deliver<BotJob> for BotDeliverer {
+    async fn deliver(&self, item: &OutboxItem<BotJob>) -> Outcome {
+        let BotJob::DeliverEvent { seq } = item.job;
         let stored = match self.store.event(seq) {
             Ok(Some(e)) => e,
             Ok(None) => return Outcome::Permanent("the event is no longer in the log".into()),
@@ -120,10 +116,8 @@ impl Deliver for BotDeliverer {
         }
     }
 
-    async fn dead_lettered(&self, item: &OutboxItem, reason: &str) {
-        let Job::DeliverEvent { seq } = item.job else {
-            return;
-        };
+    async fn dead_lettered(&self, item: &OutboxItem<BotJob>, reason: &str) {
+        let BotJob::DeliverEvent { seq } = item.job;
         let stored = match self.store.event(seq) {
             Ok(stored) => stored,
             Err(e) => {
@@ -161,7 +155,7 @@ pub async fn send_test_event(webhook: &BotWebhook) -> Result<u16, String> {
         "data": {"message": "A test event from handoff's setup wizard"},
     }))
     .expect("JSON serializes");
-    let http = crate::hubspot::http_client(Duration::from_secs(10));
+    let http = crate::http_client::http_client(Duration::from_secs(10));
     let response = signed_post(&http, webhook, &id, body)
         .send()
         .await

@@ -2,10 +2,7 @@
 
 pub mod api;
 pub mod deliver;
-pub mod events;
-pub mod files;
 pub mod messages;
-pub mod signed_urls;
 pub mod signing;
 pub mod validate;
 pub mod webhook;

@@ -7,19 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// Decodes a `whsec_…` secret into the HMAC key.
-pub fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
-    let encoded = secret
-        .strip_prefix("whsec_")
-        .ok_or_else(|| "must start with `whsec_`".to_string())?;
-    let key = STANDARD
-        .decode(encoded)
-        .map_err(|_| "the part after `whsec_` must be base64".to_string())?;
-    if key.len() < 16 {
-        return Err("the key must be at least 16 bytes (24+ base64 characters)".into());
-    }
-    Ok(key)
-}
+pub use crate::secret::decode_secret;
 
 /// `whsec_` and 32 random bytes, base64: a fresh Standard Webhooks secret.
 pub fn new_secret() -> String {

@@ -2,9 +2,9 @@
 //! from `register`, because only Botpress knows the installation's webhook URL. Every
 //! registration gets a fresh signing secret, answered once and kept in the store.
 
+use super::api::BotApi;
 use super::api::BotAuth;
 use super::signing;
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::settings::Settings;
 use actix_web::{HttpResponse, web};
@@ -33,7 +33,7 @@ fn ensure_unlocked(settings: &Settings) -> Result<(), ApiError> {
 /// `PUT /api/v1/webhook {url}` → `{url, secret}`.
 pub async fn register(
     _: BotAuth,
-    state: web::Data<AppState>,
+    state: web::Data<BotApi>,
     body: web::Json<super::api::JsonObject<WebhookBody>>,
 ) -> Result<HttpResponse, ApiError> {
     ensure_unlocked(&state.settings)?;
@@ -54,13 +54,13 @@ pub async fn register(
 }
 
 /// `GET /api/v1/webhook` → `{url}` (`null` when events are only in the feed).
-pub async fn show(_: BotAuth, state: web::Data<AppState>) -> HttpResponse {
+pub async fn show(_: BotAuth, state: web::Data<BotApi>) -> HttpResponse {
     let url = state.settings.bot_webhook().map(|w| w.url);
     HttpResponse::Ok().json(json!({"url": url}))
 }
 
 /// `DELETE /api/v1/webhook` → 204: events are then only in the feed.
-pub async fn remove(_: BotAuth, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn remove(_: BotAuth, state: web::Data<BotApi>) -> Result<HttpResponse, ApiError> {
     ensure_unlocked(&state.settings)?;
     state
         .settings

@@ -13,7 +13,7 @@ pub const CHANNELS: &str = "/conversations/v3/custom-channels";
 pub const SIGNED_URL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 fn id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    crate::config::lenient_string(d)
+    crate::secret::lenient_string(d)
 }
 
 fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

@@ -5,13 +5,13 @@
 use super::error::HubSpotError;
 use super::oauth::TokenManager;
 use super::ratelimit::RateLimiter;
-use crate::secret::Secret;
-use parking_lot::RwLock;
+use crate::settings::Settings;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -46,12 +46,7 @@ impl Upload {
     }
 }
 
-/// The developer-level credentials for channel and app-webhook settings.
-#[derive(Clone, Debug)]
-pub struct DeveloperCredentials {
-    pub app_id: String,
-    pub api_key: Secret,
-}
+pub use crate::settings::DeveloperCredentials;
 
 /// Whose part of the rate limit a call uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +74,8 @@ pub struct HubSpot {
     /// CRM search has its own limit of 5 requests per second.
     search_limiter: RateLimiter,
     pub tokens: TokenManager,
-    developer: RwLock<Option<DeveloperCredentials>>,
+    /// Owns the developer credentials (see [`HubSpot::developer`]).
+    settings: Arc<Settings>,
 }
 
 #[derive(Deserialize, Default)]
@@ -90,20 +86,6 @@ struct ErrorBody {
     sub_category: Option<String>,
     correlation_id: Option<String>,
     policy_name: Option<String>,
-}
-
-/// Builds the one outbound HTTP client: rustls, timeouts, a user agent, and no redirects
-/// (neither HubSpot nor the bot has a reason to redirect us, and following one would
-/// resend credentials to wherever it points).
-pub fn http_client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .user_agent(concat!("handoff/", env!("CARGO_PKG_VERSION")))
-        .timeout(timeout)
-        .connect_timeout(Duration::from_secs(10).min(timeout))
-        .pool_idle_timeout(Duration::from_secs(60))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("the HTTP client configuration is static")
 }
 
 /// A reqwest error without its URL, which can carry `hapikey`.
@@ -174,24 +156,22 @@ impl HubSpot {
         api_base: &str,
         rate_limit_per_10s: u32,
         store: crate::store::Store,
+        settings: Arc<Settings>,
     ) -> Result<Self, crate::store::StoreError> {
         let api_base = api_base.trim_end_matches('/').to_string();
         Ok(HubSpot {
-            tokens: TokenManager::new(http.clone(), &api_base, store)?,
+            tokens: TokenManager::new(http.clone(), &api_base, store, settings.clone())?,
             limiter: RateLimiter::new(rate_limit_per_10s, super::ratelimit::WINDOW),
             search_limiter: RateLimiter::new(4, Duration::from_secs(1)),
             http,
             api_base,
-            developer: RwLock::new(None),
+            settings,
         })
     }
 
-    pub fn set_developer(&self, developer: DeveloperCredentials) {
-        *self.developer.write() = Some(developer);
-    }
-
+    /// The developer credentials, as configured or saved by the wizard now.
     pub fn developer(&self) -> Option<DeveloperCredentials> {
-        self.developer.read().clone()
+        self.settings.developer()
     }
 
     /// Calls the HubSpot API and decodes a JSON answer (`null` for an empty one).

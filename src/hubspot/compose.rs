@@ -1,7 +1,6 @@
 //! What the agent sees: the text and rich text of the messages handoff publishes.
 
-use crate::bot::messages::{Content, HistoryLine, Speaker};
-use crate::store::{Session, User};
+use crate::relay::{Content, HistoryLine, Session, Speaker, User};
 
 /// Plain and HTML text of one message.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,60 +3,20 @@
 //! `A-123` or `123`), and turned into events for the bot.
 
 use super::client::HubSpot;
-use crate::bot::events::EventLog;
-use crate::bot::files::{FileLinks, rewrite_inline_images};
+use crate::events::EventLog;
+use crate::hubspot::files::{FileLinks, rewrite_inline_images};
+use crate::outbox::OutboxItem;
 use crate::outbox::worker::{Deliver, Outcome};
-use crate::outbox::{Job, OutboxItem};
-use crate::store::{Agent, ClosedBy, HubSpotMessageRef, SessionStatus, Store, StoreError};
+use crate::relay::{
+    Agent, AgentMessage, EventKey, EventKind, Happened, HubSpotEvent, HubSpotMessageRef,
+    InboundJob, StoreError, Transition,
+};
+use crate::store::Store;
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-// `FileRef`, `AgentMessage` and `Parsed` are stored in the inbound outbox (see
-// `Job::HubSpotEvent`): renaming a variant or a field is a schema change.
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FileRef {
-    pub file_id: Option<String>,
-    pub url: Option<String>,
-    pub name: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AgentMessage {
-    pub message_id: String,
-    pub channel_id: String,
-    pub thread_id: Option<String>,
-    pub integration_thread_ids: Vec<String>,
-    pub actor_id: Option<String>,
-    pub agent_name: Option<String>,
-    pub text: String,
-    pub rich_text: Option<String>,
-    pub files: Vec<FileRef>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Parsed {
-    AgentMessage(AgentMessage),
-    /// `None` when the thread was unassigned.
-    Assigned {
-        thread_id: String,
-        actor: Option<String>,
-    },
-    Status {
-        thread_id: String,
-        status: String,
-    },
-    Account {
-        kind: String,
-        account_id: String,
-    },
-    Ignored(String),
-}
 
 /// A string or a number, as text.
 pub fn id_of(v: Option<&Value>) -> Option<String> {
@@ -84,15 +44,15 @@ pub fn normalize_actor(value: &str) -> Option<String> {
 }
 
 /// A custom-channel event (a single JSON object).
-pub fn parse_channel_event(v: &Value) -> Parsed {
+pub fn parse_channel_event(v: &Value) -> HubSpotEvent {
     let kind = text_of(v.get("type")).unwrap_or_default();
     match kind.as_str() {
         "OUTGOING_CHANNEL_MESSAGE_CREATED" => {
             let Some(message) = v.get("message").filter(|m| m.is_object()) else {
-                return Parsed::Ignored("an outgoing message event without a message".into());
+                return HubSpotEvent::Ignored("an outgoing message event without a message".into());
             };
             let Some(message_id) = id_of(message.get("id")) else {
-                return Parsed::Ignored("an outgoing message without an id".into());
+                return HubSpotEvent::Ignored("an outgoing message without an id".into());
             };
             let thread_ids = v
                 .get("channelIntegrationThreadIds")
@@ -113,7 +73,7 @@ pub fn parse_channel_event(v: &Value) -> Parsed {
                         .filter(|a| {
                             a.get("type").and_then(Value::as_str).unwrap_or("FILE") == "FILE"
                         })
-                        .map(|a| FileRef {
+                        .map(|a| crate::relay::FileRef {
                             file_id: id_of(a.get("fileId")),
                             url: text_of(a.get("url")),
                             name: text_of(a.get("name")),
@@ -121,7 +81,7 @@ pub fn parse_channel_event(v: &Value) -> Parsed {
                         .collect()
                 })
                 .unwrap_or_default();
-            Parsed::AgentMessage(AgentMessage {
+            HubSpotEvent::AgentMessage(AgentMessage {
                 message_id,
                 channel_id: id_of(message.get("channelId"))
                     .or_else(|| id_of(v.get("channelId")))
@@ -137,39 +97,39 @@ pub fn parse_channel_event(v: &Value) -> Parsed {
         }
         "CHANNEL_ACCOUNT_CREATED" | "CHANNEL_ACCOUNT_UPDATED" | "CHANNEL_ACCOUNT_PURGED" => {
             match id_of(v.get("channelAccountId")) {
-                Some(account_id) => Parsed::Account { kind, account_id },
-                None => Parsed::Ignored(format!("{kind} without a channelAccountId")),
+                Some(account_id) => HubSpotEvent::Account { kind, account_id },
+                None => HubSpotEvent::Ignored(format!("{kind} without a channelAccountId")),
             }
         }
-        other => Parsed::Ignored(format!("unknown custom-channel event `{other}`")),
+        other => HubSpotEvent::Ignored(format!("unknown custom-channel event `{other}`")),
     }
 }
 
 /// One event of an app-webhook array.
-pub fn parse_app_event(v: &Value) -> Parsed {
+pub fn parse_app_event(v: &Value) -> HubSpotEvent {
     let kind = text_of(v.get("subscriptionType"))
         .or_else(|| text_of(v.get("eventType")))
         .unwrap_or_default();
     let Some(thread_id) = id_of(v.get("objectId")) else {
-        return Parsed::Ignored(format!("`{kind}` without an objectId"));
+        return HubSpotEvent::Ignored(format!("`{kind}` without an objectId"));
     };
     if kind != "conversation.propertyChange" {
-        return Parsed::Ignored(format!("`{kind}` is not handled"));
+        return HubSpotEvent::Ignored(format!("`{kind}` is not handled"));
     }
     let value = match v.get("propertyValue") {
         Some(Value::Object(o)) => id_of(o.get("statusType")).unwrap_or_default(),
         other => id_of(other).unwrap_or_default(),
     };
     match text_of(v.get("propertyName")).as_deref() {
-        Some("assignedTo") => Parsed::Assigned {
+        Some("assignedTo") => HubSpotEvent::Assigned {
             thread_id,
             actor: normalize_actor(&value),
         },
-        Some("status") => Parsed::Status {
+        Some("status") => HubSpotEvent::Status {
             thread_id,
             status: value.to_uppercase(),
         },
-        other => Parsed::Ignored(format!(
+        other => HubSpotEvent::Ignored(format!(
             "property `{}` is not handled",
             other.unwrap_or("-")
         )),
@@ -177,43 +137,43 @@ pub fn parse_app_event(v: &Value) -> Parsed {
 }
 
 /// The identity of an event across HubSpot's retries and duplicates.
-pub fn dedupe_key(raw: &Value, parsed: &Parsed) -> String {
+pub fn dedupe_key(raw: &Value, parsed: &HubSpotEvent) -> EventKey {
     match parsed {
-        Parsed::AgentMessage(m) => format!("msg:{}", m.message_id),
+        HubSpotEvent::AgentMessage(m) => EventKey::agent_message(&m.message_id),
         _ => {
             // App events: `eventId` is not guaranteed unique, so use the documented composite.
             let f = |k: &str| id_of(raw.get(k)).unwrap_or_default();
-            format!(
-                "app:{}:{}:{}:{}:{}:{}:{}",
-                f("subscriptionType"),
-                f("objectId"),
-                f("propertyName"),
-                id_of(raw.get("propertyValue")).unwrap_or_else(|| raw
-                    .get("propertyValue")
+            let value = id_of(raw.get("propertyValue")).unwrap_or_else(|| {
+                raw.get("propertyValue")
                     .map(|v| v.to_string())
-                    .unwrap_or_default()),
-                f("messageId"),
-                f("occurredAt"),
-                f("type"),
-            )
+                    .unwrap_or_default()
+            });
+            EventKey::property_change(&[
+                &f("subscriptionType"),
+                &f("objectId"),
+                &f("propertyName"),
+                &value,
+                &f("messageId"),
+                &f("occurredAt"),
+                &f("type"),
+            ])
         }
     }
 }
 
 /// A queued inbound job's key and event: as parsed at the webhook, or, for items written
 /// before schema 3, parsed now from the raw event they kept.
-pub fn queued_event(job: &Job) -> Option<(&str, Parsed)> {
+pub fn queued_event(job: &InboundJob) -> (&EventKey, HubSpotEvent) {
     match job {
-        Job::HubSpotEvent { key, event } => Some((key, event.clone())),
-        Job::Inbound { key, event } => {
+        InboundJob::HubSpotEvent { key, event } => (key, event.clone()),
+        InboundJob::Inbound { key, event } => {
             let raw = event.get("event").unwrap_or(&Value::Null);
             let parsed = match event.get("source").and_then(Value::as_str) {
                 Some("channel") => parse_channel_event(raw),
                 _ => parse_app_event(raw),
             };
-            Some((key, parsed))
+            (key, parsed)
         }
-        _ => None,
     }
 }
 
@@ -235,14 +195,9 @@ fn retry(e: StoreError) -> Outcome {
     }
 }
 
-impl Deliver for InboundProcessor {
-    async fn deliver(&self, item: &OutboxItem) -> Outcome {
-        let Some((key, parsed)) = queued_event(&item.job) else {
-            return Outcome::Permanent(format!(
-                "`{}` does not belong in the inbound queue",
-                item.job.name()
-            ));
-        };
+impl Deliver<InboundJob> for InboundProcessor {
+    async fn deliver(&self, item: &OutboxItem<InboundJob>) -> Outcome {
+        let (key, parsed) = queued_event(&item.job);
         match self.process(&item.lane, key, parsed).await {
             Ok(()) => Outcome::Delivered,
             Err(e) => retry(e),
@@ -266,77 +221,67 @@ impl InboundProcessor {
         }
     }
 
-    async fn process(&self, session_id: &str, key: &str, parsed: Parsed) -> Result<(), StoreError> {
-        let Some(session) = self.store.session(session_id)? else {
-            return Ok(());
-        };
-        match parsed {
-            Parsed::AgentMessage(m) => {
-                let agent = self
-                    .agent(m.actor_id.as_deref(), m.agent_name.clone())
-                    .await;
-                let attachments = self.attachments(&m.files).await;
-                let mut data = json!({"agent": agent, "text": m.text, "attachments": attachments});
-                if let Some(rich) = &m.rich_text {
-                    data["richText"] = json!(rewrite_inline_images(rich, &self.links));
-                }
+    async fn process(
+        &self,
+        session_id: &str,
+        key: &EventKey,
+        parsed: HubSpotEvent,
+    ) -> Result<(), StoreError> {
+        let transition = match parsed {
+            HubSpotEvent::AgentMessage(m) => {
+                let Some(session) = self.store.session(session_id)? else {
+                    return Ok(());
+                };
+                let happened = self.agent_message(&m, key.clone()).await;
                 let reference = HubSpotMessageRef {
                     channel_id: m.channel_id.clone(),
                     message_id: m.message_id.clone(),
                 };
-                self.events
-                    .append(&session, "session.message", data, key, Some(reference))?;
+                self.events.append(&session, happened, Some(reference))?;
+                return Ok(());
             }
-            Parsed::Assigned { actor, .. } => {
-                let agent = match &actor {
+            HubSpotEvent::Assigned { actor, .. } => Transition::Assigned {
+                agent: match &actor {
                     Some(id) => Some(self.agent(Some(id), None).await),
                     None => None,
-                };
-                let assigned = agent.clone();
-                self.store.update_session(session_id, move |s| {
-                    s.agent = assigned.clone();
-                    match (&assigned, s.status) {
-                        (Some(_), SessionStatus::Open | SessionStatus::Pending) => {
-                            s.status = SessionStatus::Assigned
-                        }
-                        (None, SessionStatus::Assigned) => s.status = SessionStatus::Open,
-                        _ => {}
-                    }
-                })?;
-                if let Some(agent) = agent {
-                    self.events.append(
-                        &session,
-                        "session.assigned",
-                        json!({"agent": agent}),
-                        key,
-                        None,
-                    )?;
+                },
+                key: key.clone(),
+            },
+            HubSpotEvent::Status { status, .. } if status == "CLOSED" || status == "ARCHIVED" => {
+                Transition::ClosedByAgent {
+                    at: chrono::Utc::now(),
                 }
             }
-            Parsed::Status { status, .. } if status == "CLOSED" || status == "ARCHIVED" => {
-                // The bot's own stop already produced the one `session.closed`; HubSpot's
-                // echo of our close must not produce another.
-                if session.closed_by == Some(ClosedBy::Bot) || session.status.is_final() {
-                    return Ok(());
-                }
-                self.store.update_session(session_id, |s| {
-                    if !s.status.is_final() {
-                        s.status = SessionStatus::Closed;
-                        s.closed_by = Some(ClosedBy::Agent);
-                        s.closed_at = Some(chrono::Utc::now());
-                    }
-                })?;
-                self.events.append(
-                    &session,
-                    "session.closed",
-                    json!({"by": "agent"}),
-                    &format!("closed:{session_id}"),
-                    None,
-                )?;
+            HubSpotEvent::Status { .. }
+            | HubSpotEvent::Account { .. }
+            | HubSpotEvent::Ignored(_) => {
+                return Ok(());
             }
-            Parsed::Status { .. } | Parsed::Account { .. } | Parsed::Ignored(_) => {}
+        };
+        if let Some((session, Some(happened))) =
+            self.store.apply_transition(session_id, &transition)?
+        {
+            self.events.append(&session, happened, None)?;
         }
         Ok(())
+    }
+
+    /// An agent's message as the bot gets it: the agent, the text, the attachments as
+    /// links the bot can fetch, the rich text with its inline images rewritten.
+    async fn agent_message(&self, m: &AgentMessage, key: EventKey) -> Happened {
+        let agent = self
+            .agent(m.actor_id.as_deref(), m.agent_name.clone())
+            .await;
+        let attachments = self.attachments(&m.files).await;
+        let mut data = json!({"agent": agent, "text": m.text, "attachments": attachments});
+        if let Some(rich) = &m.rich_text {
+            data["richText"] = json!(rewrite_inline_images(rich, &self.links));
+        }
+        Happened {
+            kind: EventKind::Message,
+            data,
+            key,
+        }
     }
 
     /// The agent behind an actor id: name, email and avatar from the actors API (cached),
@@ -383,7 +328,7 @@ impl InboundProcessor {
     /// Attachments the bot can fetch without HubSpot credentials: a file HubSpot names by id
     /// gets a signed link served by handoff (see `bot::files`), with its name, type and size
     /// from the Files API; a bare URL is passed on as it is.
-    async fn attachments(&self, files: &[FileRef]) -> Vec<Value> {
+    async fn attachments(&self, files: &[crate::relay::FileRef]) -> Vec<Value> {
         let mut out = Vec::new();
         for f in files {
             let mut entry = json!({"name": f.name});
@@ -424,7 +369,7 @@ mod tests {
             "message": {"id": "abc", "channelId": 2930388, "conversationsThreadId": 6065362089u64,
                 "senders": [{"actorId": "A-2620022", "name": "Sam"}], "text": "hi", "richText": "<p>hi</p>",
                 "status": "SENT", "attachments": [{"type": "FILE", "fileId": 123, "name": "a.png"}]}});
-        let Parsed::AgentMessage(m) = parse_channel_event(&top) else {
+        let HubSpotEvent::AgentMessage(m) = parse_channel_event(&top) else {
             panic!()
         };
         assert_eq!(m.integration_thread_ids, ["handoff-x"]);
@@ -434,7 +379,7 @@ mod tests {
         assert_eq!(m.files[0].file_id.as_deref(), Some("123"));
         let nested = json!({"type": "OUTGOING_CHANNEL_MESSAGE_CREATED",
             "message": {"id": "abd", "channelIntegrationThreadIds": ["handoff-y"], "createdBy": "A-7", "status": {"statusType": "SENT"}}});
-        let Parsed::AgentMessage(m) = parse_channel_event(&nested) else {
+        let HubSpotEvent::AgentMessage(m) = parse_channel_event(&nested) else {
             panic!()
         };
         assert_eq!(m.integration_thread_ids, ["handoff-y"]);
@@ -447,60 +392,63 @@ mod tests {
         let ev = |prop: &str, value: Value| json!({"subscriptionType": "conversation.propertyChange", "objectId": 42, "propertyName": prop, "propertyValue": value, "occurredAt": 1});
         assert_eq!(
             parse_app_event(&ev("assignedTo", json!("A-5"))),
-            Parsed::Assigned {
+            HubSpotEvent::Assigned {
                 thread_id: "42".into(),
                 actor: Some("A-5".into())
             }
         );
         assert_eq!(
             parse_app_event(&ev("assignedTo", json!("5"))),
-            Parsed::Assigned {
+            HubSpotEvent::Assigned {
                 thread_id: "42".into(),
                 actor: Some("A-5".into())
             }
         );
         assert_eq!(
             parse_app_event(&ev("assignedTo", json!(5))),
-            Parsed::Assigned {
+            HubSpotEvent::Assigned {
                 thread_id: "42".into(),
                 actor: Some("A-5".into())
             }
         );
         assert_eq!(
             parse_app_event(&ev("assignedTo", json!(""))),
-            Parsed::Assigned {
+            HubSpotEvent::Assigned {
                 thread_id: "42".into(),
                 actor: None
             }
         );
         assert_eq!(
             parse_app_event(&ev("status", json!("CLOSED"))),
-            Parsed::Status {
+            HubSpotEvent::Status {
                 thread_id: "42".into(),
                 status: "CLOSED".into()
             }
         );
         assert_eq!(
             parse_app_event(&ev("status", json!({"statusType": "closed"}))),
-            Parsed::Status {
+            HubSpotEvent::Status {
                 thread_id: "42".into(),
                 status: "CLOSED".into()
             }
         );
         let mut other = ev("status", json!("OPEN"));
         other["eventType"] = other["subscriptionType"].take();
-        assert!(matches!(parse_app_event(&other), Parsed::Status { .. }));
+        assert!(matches!(
+            parse_app_event(&other),
+            HubSpotEvent::Status { .. }
+        ));
         assert!(matches!(
             parse_app_event(&json!({"subscriptionType": "conversation.creation", "objectId": 1})),
-            Parsed::Ignored(_)
+            HubSpotEvent::Ignored(_)
         ));
         assert!(matches!(
             parse_channel_event(&json!({"type": "SOMETHING_NEW"})),
-            Parsed::Ignored(_)
+            HubSpotEvent::Ignored(_)
         ));
         assert!(matches!(
             parse_channel_event(&json!([1])),
-            Parsed::Ignored(_)
+            HubSpotEvent::Ignored(_)
         ));
     }
 

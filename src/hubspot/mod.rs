@@ -5,6 +5,7 @@ pub mod api;
 pub mod client;
 pub mod compose;
 pub mod error;
+pub mod files;
 pub mod inbound;
 pub mod oauth;
 pub mod provision;
@@ -12,7 +13,8 @@ pub mod publisher;
 pub mod ratelimit;
 pub mod readiness;
 pub mod signature;
+pub mod signed_urls;
 pub mod webhook;
 
-pub use client::{HubSpot, http_client};
+pub use client::HubSpot;
 pub use error::HubSpotError;

@@ -5,10 +5,12 @@
 
 use super::error::HubSpotError;
 use crate::secret::Secret;
+use crate::settings::Settings;
 use crate::store::{OAuthState, Store};
 use parking_lot::{Mutex, RwLock};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -25,11 +27,7 @@ pub const REQUIRED_SCOPES: &[&str] = &[
     "files",
 ];
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct AppCredentials {
-    pub client_id: String,
-    pub client_secret: Secret,
-}
+pub use crate::settings::AppCredentials;
 
 /// Why HubSpot calls cannot be made, for `/readyz` and the dashboard.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,9 +116,12 @@ pub struct TokenManager {
     http: reqwest::Client,
     token_url: String,
     store: Store,
-    credentials: RwLock<Option<AppCredentials>>,
+    /// Owns the app credentials: read when needed, never copied.
+    settings: Arc<Settings>,
     cache: tokio::sync::Mutex<Option<AccessToken>>,
-    refused: Mutex<Option<String>>,
+    /// The client id HubSpot refused, and what it said. Saving other credentials makes it
+    /// stale without anyone having to clear it.
+    refused: Mutex<Option<(String, String)>>,
     /// What the stored OAuth state allows, kept in memory because `problem` is asked
     /// before every delivery.
     stored: RwLock<Stored>,
@@ -177,13 +178,14 @@ impl TokenManager {
         http: reqwest::Client,
         api_base: &str,
         store: Store,
+        settings: Arc<Settings>,
     ) -> Result<Self, crate::store::StoreError> {
         let stored = Stored::of(store.oauth_state()?.as_ref());
         Ok(TokenManager {
             http,
             token_url: format!("{}/oauth/v1/token", api_base.trim_end_matches('/')),
             store,
-            credentials: RwLock::new(None),
+            settings,
             cache: tokio::sync::Mutex::new(None),
             refused: Mutex::new(None),
             stored: RwLock::new(stored),
@@ -198,14 +200,8 @@ impl TokenManager {
         Ok(())
     }
 
-    pub fn set_credentials(&self, credentials: AppCredentials) {
-        *self.credentials.write() = Some(credentials);
-        *self.refused.lock() = None;
-        self.changed.notify_waiters();
-    }
-
     pub fn credentials(&self) -> Option<AppCredentials> {
-        self.credentials.read().clone()
+        self.settings.app_credentials()
     }
 
     /// Adopts the refresh token from the configuration, unless the store already holds the
@@ -252,9 +248,9 @@ impl TokenManager {
     }
 
     pub fn problem(&self) -> Option<AuthProblem> {
-        if self.credentials.read().is_none() {
+        let Some(credentials) = self.credentials() else {
             return Some(AuthProblem::NotConfigured);
-        }
+        };
         match *self.stored.read() {
             Stored::NoToken => return Some(AuthProblem::NotConfigured),
             Stored::ReauthorizationRequired => {
@@ -264,10 +260,12 @@ impl TokenManager {
             }
             Stored::Usable => {}
         }
-        self.refused
-            .lock()
-            .clone()
-            .map(AuthProblem::CredentialsRefused)
+        match &*self.refused.lock() {
+            Some((client_id, message)) if *client_id == credentials.client_id => {
+                Some(AuthProblem::CredentialsRefused(message.clone()))
+            }
+            _ => None,
+        }
     }
 
     /// When the cached access token expires (for the dashboard); `None` before the first
@@ -456,7 +454,7 @@ impl TokenManager {
             return Err(HubSpotError::ReauthorizationRequired(message));
         }
         if code == "invalid_client" || legacy.starts_with("BAD_CLIENT") {
-            *self.refused.lock() = Some(message.clone());
+            *self.refused.lock() = Some((credentials.client_id.clone(), message.clone()));
             return Err(HubSpotError::Permanent {
                 status: status.as_u16(),
                 category: Some(legacy.to_string()),

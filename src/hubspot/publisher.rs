@@ -6,12 +6,15 @@ use super::client::HubSpot;
 use super::compose::{self, Composed, LineMedia};
 use super::error::HubSpotError;
 use super::provision::{ProvisionState, Provisioned};
-use crate::bot::events::EventLog;
-use crate::bot::messages::{Content, HistoryLine};
+use crate::events::EventLog;
 use crate::media::{FetchError, Kind};
+use crate::outbox::OutboxItem;
 use crate::outbox::worker::{Deliver, Outcome};
-use crate::outbox::{Job, OutboxItem};
-use crate::store::{Session, SessionFailure, SessionStatus, Store, User, integration_thread_id};
+use crate::relay::{
+    Content, HistoryLine, HubSpotJob, Session, SessionStatus, StoreError, Transition, User,
+    integration_thread_id,
+};
+use crate::store::Store;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,8 +60,8 @@ impl From<HubSpotError> for Stop {
     }
 }
 
-impl From<crate::store::StoreError> for Stop {
-    fn from(e: crate::store::StoreError) -> Self {
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
         Stop(Outcome::Retry {
             error: format!("store: {e}"),
             retry_after: None,
@@ -70,46 +73,39 @@ fn permanent(reason: impl Into<String>) -> Stop {
     Stop(Outcome::Permanent(reason.into()))
 }
 
-impl Deliver for Publisher {
+impl Deliver<HubSpotJob> for Publisher {
     fn available(&self) -> bool {
         self.readiness.is_ready()
     }
 
-    async fn deliver(&self, item: &OutboxItem) -> Outcome {
+    async fn deliver(&self, item: &OutboxItem<HubSpotJob>) -> Outcome {
         match self.try_deliver(item).await {
             Ok(()) => Outcome::Delivered,
             Err(Stop(outcome)) => outcome,
         }
     }
 
-    async fn dead_lettered(&self, item: &OutboxItem, reason: &str) {
-        if let Job::StartSession { message_id, .. } | Job::Publish { message_id, .. } = &item.job {
+    async fn dead_lettered(&self, item: &OutboxItem<HubSpotJob>, reason: &str) {
+        if let HubSpotJob::StartSession { message_id, .. }
+        | HubSpotJob::Publish { message_id, .. } = &item.job
+        {
             self.forget_uploads(&item.lane, message_id);
         }
-        if let Job::StartSession { .. } = item.job {
+        if let HubSpotJob::StartSession { .. } = item.job {
             // HubSpot refused the session itself: it can never open.
             let session = &item.lane;
-            let failed = self.store.update_session(session, |s| {
-                if !s.status.is_final() {
-                    s.status = SessionStatus::Failed;
-                    s.closed_at = Some(chrono::Utc::now());
-                }
-                s.failure = Some(SessionFailure {
-                    code: "hubspot-rejected".into(),
-                    message: reason.to_string(),
+            let failed = Transition::Failed {
+                code: "hubspot-rejected".into(),
+                message: reason.to_string(),
+                at: chrono::Utc::now(),
+            };
+            let told = self
+                .store
+                .apply_transition(session, &failed)
+                .and_then(|applied| match applied {
+                    Some((failed, Some(happened))) => self.events.append(&failed, happened, None),
+                    _ => Ok(None),
                 });
-            });
-            let error = json!({"error": {"code": "hubspot-rejected", "message": reason}});
-            let told = failed.and_then(|failed| match failed {
-                Some(failed) => self.events.append(
-                    &failed,
-                    "session.failed",
-                    error,
-                    &format!("failed:{session}"),
-                    None,
-                ),
-                None => Ok(None),
-            });
             if let Err(e) = told {
                 tracing::error!(session, error = %e, "cannot mark the session failed");
             }
@@ -118,14 +114,14 @@ impl Deliver for Publisher {
 }
 
 impl Publisher {
-    async fn try_deliver(&self, item: &OutboxItem) -> Result<(), Stop> {
+    async fn try_deliver(&self, item: &OutboxItem<HubSpotJob>) -> Result<(), Stop> {
         let target = self.provision.ready().ok_or_else(|| {
             Stop(Outcome::Deferred {
                 reason: "HubSpot is not provisioned".into(),
                 after: Duration::from_secs(1),
             })
         })?;
-        if let Job::MessageStatus {
+        if let HubSpotJob::MessageStatus {
             channel_id,
             message_id,
             status,
@@ -154,7 +150,7 @@ impl Publisher {
             .user(&session.user_id)?
             .ok_or_else(|| permanent("the session's user no longer exists"))?;
         match &item.job {
-            Job::StartSession {
+            HubSpotJob::StartSession {
                 message_id,
                 history,
             } => {
@@ -169,30 +165,21 @@ impl Publisher {
                 }
                 let published = self.hubspot.publish(&target.channel_id, &body).await?;
                 let thread = published.conversations_thread_id;
-                let account = target.account_id.clone();
-                self.store.update_session(&session.id, |s| {
-                    if s.hubspot_thread_id.is_none() {
-                        s.hubspot_thread_id = thread.clone();
-                    }
-                    s.channel_account_id.get_or_insert_with(|| account.clone());
-                    if s.status == SessionStatus::Pending {
-                        s.status = SessionStatus::Open;
-                    }
-                })?;
+                let opened = Transition::Published {
+                    thread_id: thread.clone(),
+                    account_id: target.account_id.clone(),
+                };
+                let applied = self.store.apply_transition(&session.id, &opened)?;
                 if let Some(t) = &thread {
                     self.store.index_hubspot_thread(t, &session.id)?;
                 }
                 tracing::info!(session = session.id, thread = ?thread, contact = ?contact, "session published to HubSpot");
-                self.events.append(
-                    &session,
-                    "session.opened",
-                    json!({"hubspotThreadId": thread}),
-                    &format!("opened:{}", session.id),
-                    None,
-                )?;
+                if let Some((_, Some(happened))) = applied {
+                    self.events.append(&session, happened, None)?;
+                }
                 self.forget_uploads(&session.id, message_id);
             }
-            Job::Publish {
+            HubSpotJob::Publish {
                 message_id,
                 content,
             } => {
@@ -203,7 +190,7 @@ impl Publisher {
                 self.hubspot.publish(&target.channel_id, &body).await?;
                 self.forget_uploads(&session.id, message_id);
             }
-            Job::Note { message_id, text } => {
+            HubSpotJob::Note { message_id, text } => {
                 let composed = Composed {
                     rich_text: format!("<p><em>{}</em></p>", compose::escape_html(text)),
                     text: text.clone(),
@@ -211,7 +198,7 @@ impl Publisher {
                 let body = self.message_body(&target, &session, &user, message_id, &composed);
                 self.hubspot.publish(&target.channel_id, &body).await?;
             }
-            Job::CloseThread => {
+            HubSpotJob::CloseThread => {
                 let thread = session
                     .hubspot_thread_id
                     .as_deref()
@@ -219,15 +206,8 @@ impl Publisher {
                 self.hubspot.set_thread_status(thread, "CLOSED").await?;
                 tracing::info!(session = session.id, thread, "HubSpot thread closed");
             }
-            Job::MessageStatus { .. }
-            | Job::HubSpotEvent { .. }
-            | Job::Inbound { .. }
-            | Job::DeliverEvent { .. } => {
-                return Err(permanent(format!(
-                    "`{}` does not belong in the HubSpot queue",
-                    item.job.name()
-                )));
-            }
+            // Sent above, before the session is read.
+            HubSpotJob::MessageStatus { .. } => {}
         }
         Ok(())
     }

@@ -2,17 +2,32 @@
 //! then store each event of ours once, flush, and answer. Turning events into bot events
 //! happens in the inbound worker, not here, so HubSpot gets its answer in milliseconds.
 
-use super::inbound::{Parsed, dedupe_key, parse_app_event, parse_channel_event};
+use super::inbound::{dedupe_key, parse_app_event, parse_channel_event};
+use super::provision::ProvisionState;
 use super::signature::{self, Refused};
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::error::extractors::BODY_LIMIT;
-use crate::store::session_of_integration_thread;
+use crate::outbox::Outbox;
+use crate::relay::InboundJob;
+use crate::relay::session_of_integration_thread;
+use crate::relay::{EventKey, HubSpotEvent};
+use crate::settings::Settings;
+use crate::store::Store;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What the webhook uses: verify with the settings' app secret, store, queue for the
+/// inbound worker, and see whether an account event is about our account.
+pub struct Ingress {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub inbound_outbox: Arc<Outbox<InboundJob>>,
+    pub provision: Arc<ProvisionState>,
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/webhooks/hubspot", web::post().to(receive));
@@ -52,14 +67,13 @@ enum Signed {
 /// it is present, else v1.
 fn verify(
     req: &HttpRequest,
-    state: &AppState,
+    state: &Ingress,
     body: &[u8],
     is_array: bool,
 ) -> Result<Signed, ApiError> {
     let secret = state
-        .hubspot
-        .tokens
-        .credentials()
+        .settings
+        .app_credentials()
         .ok_or_else(|| {
             ApiError::unauthorized("HubSpot app credentials are not configured; cannot verify")
         })?
@@ -102,7 +116,10 @@ fn verify(
 
 /// A v1-only body is accepted only when every event happened within the 5 minutes v3
 /// allows: otherwise a captured body could be replayed once its replay marker is gone.
-fn check_v1_fresh(events: &[(&'static str, Value, Parsed)], now_ms: i64) -> Result<(), ApiError> {
+fn check_v1_fresh(
+    events: &[(&'static str, Value, HubSpotEvent)],
+    now_ms: i64,
+) -> Result<(), ApiError> {
     let fresh = |event: &Value| {
         event
             .get("occurredAt")
@@ -118,7 +135,7 @@ fn check_v1_fresh(events: &[(&'static str, Value, Parsed)], now_ms: i64) -> Resu
 
 /// A verified body's events: an array is app webhooks, an object one custom-channel event.
 /// Also the entry point of the `webhook_body` fuzz target.
-pub fn parse_body(body: &[u8]) -> Result<Vec<(&'static str, Value, Parsed)>, ApiError> {
+pub fn parse_body(body: &[u8]) -> Result<Vec<(&'static str, Value, HubSpotEvent)>, ApiError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
     Ok(match value {
@@ -139,7 +156,7 @@ pub fn parse_body(body: &[u8]) -> Result<Vec<(&'static str, Value, Parsed)>, Api
 
 async fn receive(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<Ingress>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload).await?;
@@ -153,19 +170,19 @@ async fn receive(
     // One pass over the events: each thread is looked up once, and the events are grouped
     // by session (in their order), so each session is checked and locked once.
     let mut threads: HashMap<String, Option<String>> = HashMap::new();
-    let mut batches: Vec<(String, Vec<(String, Parsed)>)> = Vec::new();
+    let mut batches: Vec<(String, Vec<(EventKey, HubSpotEvent)>)> = Vec::new();
     let mut batch_of: HashMap<String, usize> = HashMap::new();
     for (_, raw, parsed) in events {
         let session = match &parsed {
-            Parsed::Ignored(why) => {
+            HubSpotEvent::Ignored(why) => {
                 tracing::debug!(why, "HubSpot event ignored");
                 continue;
             }
-            Parsed::Account { kind, account_id } => {
+            HubSpotEvent::Account { kind, account_id } => {
                 account_event(&state, kind, account_id)?;
                 continue;
             }
-            Parsed::AgentMessage(m) => match m
+            HubSpotEvent::AgentMessage(m) => match m
                 .integration_thread_ids
                 .iter()
                 .find_map(|t| session_of_integration_thread(t))
@@ -176,7 +193,7 @@ async fn receive(
                     None => None,
                 },
             },
-            Parsed::Assigned { thread_id, .. } | Parsed::Status { thread_id, .. } => {
+            HubSpotEvent::Assigned { thread_id, .. } | HubSpotEvent::Status { thread_id, .. } => {
                 session_of_thread(&state, &mut threads, thread_id)?
             }
         };
@@ -209,7 +226,7 @@ async fn receive(
 
 /// The session of a HubSpot thread, looked up once per body.
 fn session_of_thread(
-    state: &AppState,
+    state: &Ingress,
     threads: &mut HashMap<String, Option<String>>,
     thread_id: &str,
 ) -> Result<Option<String>, ApiError> {
@@ -224,7 +241,7 @@ fn session_of_thread(
 /// Channel-account events for our account: a purge makes handoff unready until the account
 /// is connected again (handoff does not recreate what an admin deleted); an update makes
 /// provisioning check the account again.
-fn account_event(state: &AppState, kind: &str, account_id: &str) -> Result<(), ApiError> {
+fn account_event(state: &Ingress, kind: &str, account_id: &str) -> Result<(), ApiError> {
     let ours = state
         .provision
         .ready()

@@ -1,73 +1,49 @@
-//! What the outbox carries. Stored as JSON in sled, so renaming a variant or a field is a
-//! schema change (see `store::SCHEMA_VERSION`).
+//! What a queue holds: items of one job type each, and the dead letters of all of them.
+//! Stored as JSON, so renaming a field is a schema change (see `store::SCHEMA_VERSION`).
 
-use crate::bot::messages::{Content, HistoryLine};
+use super::Queue;
+use crate::relay::{BotJob, HubSpotJob, InboundJob};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// One unit of outbound work for a session. Each job is a single idempotent step, so
-/// retrying it after a crash cannot duplicate anything on the far side.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Job {
-    /// Publish the session's first message (title, description, transcript).
-    StartSession {
-        message_id: String,
-        history: Vec<HistoryLine>,
-    },
-    /// Publish one message from the end user.
-    Publish {
-        message_id: String,
-        content: Content,
-    },
-    /// Publish a line of text from the end user's identity, e.g. "The user ended the session".
-    Note { message_id: String, text: String },
-    /// Close the HubSpot thread.
-    CloseThread,
-    /// Report an agent message's delivery to the bot back to HubSpot (`SENT` / `FAILED`).
-    MessageStatus {
-        channel_id: String,
-        message_id: String,
-        status: String,
-        error: Option<String>,
-    },
-    /// A verified HubSpot webhook event as it was parsed at the webhook, to turn into bot
-    /// events. Written since schema 3.
-    #[serde(rename = "hubspot_event")]
-    HubSpotEvent {
-        key: String,
-        event: crate::hubspot::inbound::Parsed,
-    },
-    /// A verified HubSpot webhook event as raw JSON (`{"source", "event"}`), parsed again
-    /// when processed. Written up to schema 2; still read, so items queued by an older
-    /// handoff are processed as before.
-    Inbound {
-        key: String,
-        event: serde_json::Value,
-    },
-    /// Deliver the event with this sequence number to the bot's webhook.
-    DeliverEvent { seq: u64 },
+/// A job type and the one queue it travels in: an item of one queue cannot end up in
+/// another, so no deliverer has to refuse the others' jobs.
+pub trait Job:
+    Serialize + DeserializeOwned + Clone + std::fmt::Debug + PartialEq + Send + Sync + 'static
+{
+    const QUEUE: Queue;
+
+    /// Its name in logs, metrics and the dashboard.
+    fn name(&self) -> &'static str;
 }
 
-impl Job {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Job::StartSession { .. } => "start_session",
-            Job::Publish { .. } => "publish",
-            Job::Note { .. } => "note",
-            Job::CloseThread => "close_thread",
-            Job::MessageStatus { .. } => "message_status",
-            Job::HubSpotEvent { .. } | Job::Inbound { .. } => "inbound",
-            Job::DeliverEvent { .. } => "deliver_event",
-        }
+impl Job for HubSpotJob {
+    const QUEUE: Queue = Queue::HubSpot;
+    fn name(&self) -> &'static str {
+        HubSpotJob::name(self)
+    }
+}
+
+impl Job for InboundJob {
+    const QUEUE: Queue = Queue::Inbound;
+    fn name(&self) -> &'static str {
+        InboundJob::name(self)
+    }
+}
+
+impl Job for BotJob {
+    const QUEUE: Queue = Queue::Bot;
+    fn name(&self) -> &'static str {
+        BotJob::name(self)
     }
 }
 
 /// A queued job and its delivery history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutboxItem {
+pub struct OutboxItem<J> {
     /// Items in one lane (a session) are delivered one at a time, in order.
     pub lane: String,
-    pub job: Job,
+    pub job: J,
     /// Unix milliseconds.
     pub enqueued_at: i64,
     pub attempts: u32,
@@ -80,8 +56,8 @@ pub struct OutboxItem {
     pub first_failure_at: Option<i64>,
 }
 
-impl OutboxItem {
-    pub fn new(lane: impl Into<String>, job: Job, now: i64) -> Self {
+impl<J> OutboxItem<J> {
+    pub fn new(lane: impl Into<String>, job: J, now: i64) -> Self {
         OutboxItem {
             lane: lane.into(),
             job,
@@ -94,12 +70,39 @@ impl OutboxItem {
     }
 }
 
-/// Work that failed for good, kept for the operator to inspect, replay or discard.
+impl<J: Job> OutboxItem<J> {
+    /// The item as the dead letters keep it: any queue's, as JSON.
+    pub fn to_letter_item(&self) -> OutboxItem<serde_json::Value> {
+        OutboxItem {
+            lane: self.lane.clone(),
+            job: serde_json::to_value(&self.job).expect("jobs serialize"),
+            enqueued_at: self.enqueued_at,
+            attempts: self.attempts,
+            not_before: self.not_before,
+            last_error: self.last_error.clone(),
+            first_failure_at: self.first_failure_at,
+        }
+    }
+}
+
+/// Work that failed for good, kept for the operator to inspect, replay or discard. One
+/// list for all queues, so the job is kept as JSON and read back by its queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
     pub id: u64,
     pub queue: String,
-    pub item: OutboxItem,
+    pub item: OutboxItem<serde_json::Value>,
     pub reason: String,
     pub failed_at: i64,
+}
+
+impl DeadLetter {
+    /// The job's `kind`, as its queue names it.
+    pub fn job_name(&self) -> &str {
+        self.item
+            .job
+            .get("kind")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("unknown")
+    }
 }

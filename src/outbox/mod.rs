@@ -8,21 +8,26 @@
 //! every lease, and [`Outbox::recover`] rebuilds the schedule from the store.
 
 mod job;
+mod queue;
+mod repo;
 pub mod retry;
 pub mod worker;
 
 pub use job::{DeadLetter, Job, OutboxItem};
+pub use queue::{ItemKey, Queue, lane_prefix};
+pub use repo::OutboxRepo;
 
-use crate::store::{ItemKey, Queue, Store, StoreError};
+use crate::relay::StoreError;
 use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use tokio::sync::Notify;
 
 /// An item leased to one delivery attempt.
 #[derive(Debug, Clone)]
-pub struct Claim {
+pub struct Claim<J> {
     pub key: ItemKey,
-    pub item: OutboxItem,
+    pub item: OutboxItem<J>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,36 +53,35 @@ impl Schedule {
     }
 }
 
-pub struct Outbox {
-    store: Store,
-    queue: Queue,
+/// The outbox of one queue: its items in the store, its schedule here.
+pub struct Outbox<J: Job> {
+    repo: Arc<dyn OutboxRepo<J>>,
     schedule: Mutex<Schedule>,
     notify: Notify,
 }
 
-impl Outbox {
+impl<J: Job> Outbox<J> {
     /// Builds the schedule from what the store holds: every lane's head is due at its
     /// `not_before`, whatever was in flight when the last process stopped.
-    pub fn recover(store: Store, queue: Queue) -> Result<Outbox, StoreError> {
+    pub fn recover(repo: Arc<dyn OutboxRepo<J>>) -> Result<Outbox<J>, StoreError> {
         let mut schedule = Schedule::default();
-        for (key, item) in store.outbox_heads(queue)? {
+        for (key, item) in repo.heads()? {
             schedule.wait(key.lane(), item.not_before);
         }
         Ok(Outbox {
-            store,
-            queue,
+            repo,
             schedule: Mutex::new(schedule),
             notify: Notify::new(),
         })
     }
 
     pub fn queue(&self) -> Queue {
-        self.queue
+        J::QUEUE
     }
 
     /// Appends an item and wakes the worker. The caller flushes before acknowledging.
-    pub fn enqueue(&self, item: &OutboxItem) -> Result<ItemKey, StoreError> {
-        let key = self.store.outbox_push(self.queue, item)?;
+    pub fn enqueue(&self, item: &OutboxItem<J>) -> Result<ItemKey, StoreError> {
+        let key = self.repo.push(item)?;
         self.lane_changed(&item.lane)?;
         Ok(key)
     }
@@ -99,7 +103,7 @@ impl Outbox {
     /// Runs under the schedule lock so a concurrent enqueue cannot slip between the look-up
     /// and the update.
     fn reschedule_locked(&self, schedule: &mut Schedule, lane: &str) -> Result<(), StoreError> {
-        match self.store.outbox_head(self.queue, lane)? {
+        match self.repo.head(lane)? {
             Some((_, head)) => schedule.wait(lane, head.not_before),
             None => {
                 schedule.lanes.remove(lane);
@@ -109,7 +113,7 @@ impl Outbox {
     }
 
     /// Leases up to `max` lane heads that are due at `now` (unix ms).
-    pub fn claim_due(&self, now: i64, max: usize) -> Result<Vec<Claim>, StoreError> {
+    pub fn claim_due(&self, now: i64, max: usize) -> Result<Vec<Claim<J>>, StoreError> {
         let mut schedule = self.schedule.lock();
         let mut claims = Vec::new();
         while claims.len() < max {
@@ -121,7 +125,7 @@ impl Outbox {
             }
             schedule.due.remove(&first);
             let lane = first.1;
-            match self.store.outbox_head(self.queue, &lane)? {
+            match self.repo.head(&lane)? {
                 Some((key, item)) => {
                     schedule.lanes.insert(lane, LaneState::InFlight);
                     claims.push(Claim { key, item });
@@ -140,15 +144,15 @@ impl Outbox {
     }
 
     /// The item was delivered: remove it and schedule the lane's next item.
-    pub fn complete(&self, claim: &Claim) -> Result<(), StoreError> {
-        self.store.outbox_remove(self.queue, &claim.key)?;
+    pub fn complete(&self, claim: &Claim<J>) -> Result<(), StoreError> {
+        self.repo.remove(&claim.key)?;
         self.after_head_removed(&claim.key)
     }
 
     /// The item failed for good: move it to the dead letters and go on with the lane.
-    pub fn dead_letter(&self, claim: &Claim, reason: &str, now: i64) -> Result<(), StoreError> {
-        self.store
-            .dead_letter(self.queue, &claim.key, &claim.item, reason, now)?;
+    pub fn dead_letter(&self, claim: &Claim<J>, reason: &str, now: i64) -> Result<(), StoreError> {
+        self.repo
+            .dead_letter(&claim.key, &claim.item, reason, now)?;
         self.after_head_removed(&claim.key)
     }
 
@@ -162,8 +166,8 @@ impl Outbox {
 
     /// Stores the item's new state (attempts, error, `not_before`) and puts the lane back
     /// to wait until then. The lane's later items wait behind it.
-    pub fn retry(&self, claim: &Claim, updated: &OutboxItem) -> Result<(), StoreError> {
-        self.store.outbox_update(self.queue, &claim.key, updated)?;
+    pub fn retry(&self, claim: &Claim<J>, updated: &OutboxItem<J>) -> Result<(), StoreError> {
+        self.repo.update(&claim.key, updated)?;
         self.schedule
             .lock()
             .wait(claim.key.lane(), updated.not_before);
@@ -172,7 +176,7 @@ impl Outbox {
     }
 
     /// Gives a lease back without recording an attempt (shutdown, account-wide pause).
-    pub fn release(&self, claim: &Claim, at: i64) {
+    pub fn release(&self, claim: &Claim<J>, at: i64) {
         self.schedule.lock().wait(claim.key.lane(), at);
         self.notify.notify_one();
     }
@@ -184,7 +188,7 @@ impl Outbox {
 
     /// Items waiting or in flight.
     pub fn depth(&self) -> usize {
-        self.store.outbox_len(self.queue)
+        self.repo.depth()
     }
 
     pub fn in_flight(&self) -> usize {
@@ -197,21 +201,58 @@ impl Outbox {
     }
 }
 
+/// An outbox whatever its job type: what the dashboard and `/metrics` ask of every queue.
+pub trait QueueView: Send + Sync {
+    fn queue(&self) -> Queue;
+    fn depth(&self) -> usize;
+    fn in_flight(&self) -> usize;
+    /// Queues a dead letter's job again, as a fresh item at the end of its lane. Refused
+    /// when the job does not read as this queue's.
+    fn requeue(&self, letter: &DeadLetter, now: i64) -> Result<(), StoreError>;
+}
+
+impl<J: Job> QueueView for Outbox<J> {
+    fn queue(&self) -> Queue {
+        J::QUEUE
+    }
+
+    fn depth(&self) -> usize {
+        Outbox::depth(self)
+    }
+
+    fn in_flight(&self) -> usize {
+        Outbox::in_flight(self)
+    }
+
+    fn requeue(&self, letter: &DeadLetter, now: i64) -> Result<(), StoreError> {
+        let job: J = serde_json::from_value(letter.item.job.clone()).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "a dead letter of the {} queue: {e}",
+                J::QUEUE.name()
+            ))
+        })?;
+        self.enqueue(&OutboxItem::new(letter.item.lane.clone(), job, now))?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::relay::HubSpotJob;
+    use crate::store::Store;
 
-    fn setup() -> (tempfile::TempDir, Store, Outbox) {
+    fn setup() -> (tempfile::TempDir, Store, Outbox<HubSpotJob>) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 8).unwrap();
-        let outbox = Outbox::recover(store.clone(), Queue::HubSpot).unwrap();
+        let outbox = Outbox::recover(Arc::new(store.clone())).unwrap();
         (dir, store, outbox)
     }
 
-    fn note(lane: &str, n: u32, now: i64) -> OutboxItem {
+    fn note(lane: &str, n: u32, now: i64) -> OutboxItem<HubSpotJob> {
         OutboxItem::new(
             lane,
-            Job::Note {
+            HubSpotJob::Note {
                 message_id: n.to_string(),
                 text: n.to_string(),
             },
@@ -219,11 +260,11 @@ mod tests {
         )
     }
 
-    fn ids(claims: &[Claim]) -> Vec<String> {
+    fn ids(claims: &[Claim<HubSpotJob>]) -> Vec<String> {
         claims
             .iter()
             .map(|c| match &c.item.job {
-                Job::Note { message_id, .. } => format!("{}:{message_id}", c.item.lane),
+                HubSpotJob::Note { message_id, .. } => format!("{}:{message_id}", c.item.lane),
                 _ => unreachable!(),
             })
             .collect()
@@ -268,7 +309,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path(), 8).unwrap();
-            let outbox = Outbox::recover(store.clone(), Queue::HubSpot).unwrap();
+            let outbox = Outbox::recover(Arc::new(store.clone())).unwrap();
             outbox.enqueue(&note("a", 0, 0)).unwrap();
             outbox.enqueue(&note("a", 1, 0)).unwrap();
             let claims = outbox.claim_due(0, 10).unwrap();
@@ -277,7 +318,7 @@ mod tests {
             // The process dies here, mid-delivery.
         }
         let store = Store::open(dir.path(), 8).unwrap();
-        let outbox = Outbox::recover(store, Queue::HubSpot).unwrap();
+        let outbox = Outbox::<HubSpotJob>::recover(Arc::new(store)).unwrap();
         let claims = outbox.claim_due(0, 10).unwrap();
         assert_eq!(ids(&claims), ["a:0"]);
         assert_eq!(outbox.depth(), 2);

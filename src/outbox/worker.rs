@@ -2,7 +2,7 @@
 //! concurrently (one per lane), and records the outcome.
 
 use super::retry::RetryPolicy;
-use super::{Claim, Outbox, OutboxItem};
+use super::{Claim, Job, Outbox, OutboxItem};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,8 +41,8 @@ impl Outcome {
 }
 
 /// A destination the worker delivers to.
-pub trait Deliver: Send + Sync + 'static {
-    fn deliver(&self, item: &OutboxItem) -> impl Future<Output = Outcome> + Send;
+pub trait Deliver<J: Job>: Send + Sync + 'static {
+    fn deliver(&self, item: &OutboxItem<J>) -> impl Future<Output = Outcome> + Send;
 
     /// Whether deliveries can be attempted at all right now (e.g. HubSpot is connected and
     /// the channel provisioned). While false, nothing is claimed and nothing is used up.
@@ -51,7 +51,11 @@ pub trait Deliver: Send + Sync + 'static {
     }
 
     /// Called after an item went to the dead letters.
-    fn dead_lettered(&self, _item: &OutboxItem, _reason: &str) -> impl Future<Output = ()> + Send {
+    fn dead_lettered(
+        &self,
+        _item: &OutboxItem<J>,
+        _reason: &str,
+    ) -> impl Future<Output = ()> + Send {
         async {}
     }
 }
@@ -72,8 +76,8 @@ pub fn now_ms() -> i64 {
 
 /// Runs until `shutdown` turns true, then lets attempts in flight finish (up to the grace
 /// period). Whatever does not finish stays in the store and is retried after restart.
-pub async fn run<D: Deliver>(
-    outbox: Arc<Outbox>,
+pub async fn run<J: Job, D: Deliver<J>>(
+    outbox: Arc<Outbox<J>>,
     deliverer: Arc<D>,
     config: WorkerConfig,
     mut shutdown: watch::Receiver<bool>,
@@ -132,7 +136,12 @@ pub async fn run<D: Deliver>(
     tracing::info!(queue, "outbox worker stopped");
 }
 
-async fn attempt<D: Deliver>(outbox: &Outbox, deliverer: &D, config: &WorkerConfig, claim: Claim) {
+async fn attempt<J: Job, D: Deliver<J>>(
+    outbox: &Outbox<J>,
+    deliverer: &D,
+    config: &WorkerConfig,
+    claim: Claim<J>,
+) {
     let outcome = match tokio::time::timeout(config.lease, deliverer.deliver(&claim.item)).await {
         Ok(outcome) => outcome,
         Err(_) => Outcome::Retry {
@@ -183,13 +192,13 @@ async fn attempt<D: Deliver>(outbox: &Outbox, deliverer: &D, config: &WorkerConf
     }
 }
 
-async fn bury<D: Deliver>(
-    outbox: &Outbox,
+async fn bury<J: Job, D: Deliver<J>>(
+    outbox: &Outbox<J>,
     deliverer: &D,
-    claim: &Claim,
+    claim: &Claim<J>,
     reason: &str,
     now: i64,
-) -> Result<(), crate::store::StoreError> {
+) -> Result<(), crate::relay::StoreError> {
     tracing::error!(
         lane = claim.item.lane,
         job = claim.item.job.name(),

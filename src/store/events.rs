@@ -66,7 +66,7 @@ impl Store {
                 break;
             }
             if !stored.key.is_empty() {
-                self.event_keys.remove(stored.key.as_bytes())?;
+                self.event_keys.remove(stored.key.as_str())?;
             }
             self.events.remove(k)?;
             removed += 1;
@@ -108,7 +108,7 @@ mod tests {
                     data: serde_json::json!({}),
                 },
                 hubspot_message: None,
-                key: key.into(),
+                key: key.to_string().into(),
             })
             .unwrap()?;
         store.mark_event_key(key, stored.seq).unwrap();

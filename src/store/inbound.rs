@@ -1,26 +1,10 @@
 //! HubSpot webhook events: which session a thread belongs to, and accepting each event
 //! once.
 
-use super::outbox::Queue;
 use super::{Result, Store};
-use crate::hubspot::inbound::Parsed;
-use crate::outbox::{Job, OutboxItem};
+use crate::outbox::OutboxItem;
+use crate::relay::{EventKey, HubSpotEvent, InboundJob};
 use chrono::{DateTime, Utc};
-
-/// handoff's `integrationThreadId` for a session, and back: the thread id is derived from
-/// the session id, so no index is needed.
-pub fn integration_thread_id(session_id: &str) -> String {
-    format!(
-        "handoff-{}",
-        session_id.trim_start_matches("ses_").to_lowercase()
-    )
-}
-
-pub fn session_of_integration_thread(itid: &str) -> Option<String> {
-    let ulid = itid.strip_prefix("handoff-")?;
-    (ulid.len() == 26 && ulid.chars().all(|c| c.is_ascii_alphanumeric()))
-        .then(|| format!("ses_{}", ulid.to_uppercase()))
-}
 
 impl Store {
     pub fn index_hubspot_thread(&self, thread_id: &str, session_id: &str) -> Result<()> {
@@ -47,7 +31,7 @@ impl Store {
     pub fn accept_inbound_events(
         &self,
         session_id: &str,
-        events: Vec<(String, Parsed)>,
+        events: Vec<(EventKey, HubSpotEvent)>,
         now: DateTime<Utc>,
     ) -> Result<usize> {
         let now_ms = now.timestamp_millis();
@@ -55,16 +39,14 @@ impl Store {
         let _session = self.session_lock(session_id);
         let mut accepted = 0;
         for (key, event) in events {
-            if self.inbound_seen.contains_key(&key)? {
+            if self.inbound_seen.contains_key(key.as_str())? {
                 continue;
             }
             let marker = seen_marker(now_ms, session_id);
-            let job = Job::HubSpotEvent {
-                key: key.clone(),
-                event,
-            };
-            self.outbox_push(Queue::Inbound, &OutboxItem::new(session_id, job, now_ms))?;
-            self.inbound_seen.insert(key, marker)?;
+            let seen = key.as_str().to_string();
+            let job = InboundJob::HubSpotEvent { key, event };
+            self.outbox_push(&OutboxItem::new(session_id, job, now_ms))?;
+            self.inbound_seen.insert(seen, marker)?;
             accepted += 1;
         }
         Ok(accepted)
@@ -86,14 +68,11 @@ impl Store {
         if self.inbound_seen.contains_key(key)? {
             return Ok(false);
         }
-        let job = Job::Inbound {
-            key: key.to_string(),
+        let job = InboundJob::Inbound {
+            key: EventKey::from(key.to_string()),
             event: event.clone(),
         };
-        self.outbox_push(
-            Queue::Inbound,
-            &OutboxItem::new(session_id, job, now.timestamp_millis()),
-        )?;
+        self.outbox_push(&OutboxItem::new(session_id, job, now.timestamp_millis()))?;
         self.inbound_seen
             .insert(key, seen_marker(now.timestamp_millis(), session_id))?;
         Ok(true)
@@ -116,19 +95,4 @@ pub(super) fn read_marker(v: &[u8]) -> (i64, Option<&str>) {
     };
     let session = std::str::from_utf8(session).ok().filter(|s| !s.is_empty());
     (i64::from_be_bytes(*at), session)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn integration_thread_ids_map_back_to_sessions() {
-        let session = format!("ses_{}", ulid::Ulid::generate());
-        let itid = integration_thread_id(&session);
-        assert!(itid.starts_with("handoff-"));
-        assert_eq!(session_of_integration_thread(&itid), Some(session));
-        assert_eq!(session_of_integration_thread("bridge-123"), None);
-        assert_eq!(session_of_integration_thread("handoff-../../etc"), None);
-    }
 }

@@ -14,9 +14,12 @@ mod retention;
 mod sessions;
 mod uploads;
 
-pub use inbound::{integration_thread_id, session_of_integration_thread};
+pub use crate::outbox::{ItemKey, Queue};
+pub use crate::relay::{
+    Agent, ClosedBy, Event, HubSpotMessageRef, Session, SessionFailure, SessionStatus, StoreError,
+    StoredEvent, User, integration_thread_id, session_of_integration_thread,
+};
 pub use models::*;
-pub use outbox::{ItemKey, Queue};
 pub use sessions::{MessageOutcome, NewSession, SessionOutcome, StopOutcome, UserInput};
 pub use uploads::UploadedFile;
 
@@ -32,24 +35,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// `migrate`).
 pub const SCHEMA_VERSION: u64 = 3;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("sled: {0}")]
-    Sled(#[from] sled::Error),
-    #[error("a stored record could not be read ({0}); the store may be damaged")]
-    Corrupt(String),
-    #[error("flush failed: {0}")]
-    Flush(String),
-    #[error("{0}")]
-    Schema(String),
-    #[error("cannot prepare the data directory {path}: {error}")]
-    DataDir { path: String, error: std::io::Error },
-    /// Only from [`Store::fail_lookups`], which tests use to see a store failure answered.
-    #[error("injected lookup failure")]
-    Injected,
-}
-
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Engine(e.to_string())
+    }
+}
 
 #[derive(Clone)]
 pub struct Store {
@@ -199,7 +191,7 @@ impl Store {
                     };
                     let mut event: StoredEvent = decode(&raw)?;
                     if event.key.is_empty() {
-                        event.key = String::from_utf8_lossy(&key).into_owned();
+                        event.key = String::from_utf8_lossy(&key).into_owned().into();
                         self.events.insert(seq, encode(&event))?;
                     }
                 }
@@ -424,7 +416,10 @@ mod tests {
         let store = Store::open(&path, 8).unwrap();
         let version = store.meta.get("schema_version").unwrap().unwrap();
         assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
-        assert_eq!(store.event(7).unwrap().unwrap().key, "opened:ses_1");
+        assert_eq!(
+            store.event(7).unwrap().unwrap().key.as_str(),
+            "opened:ses_1"
+        );
         // What the migration is for: pruning now takes the key with the event.
         assert_eq!(store.prune_events(chrono::Utc::now()).unwrap(), 1);
         assert!(!store.event_keys.contains_key("opened:ses_1").unwrap());
@@ -436,8 +431,8 @@ mod tests {
 
     #[test]
     fn a_store_written_by_schema_2_keeps_its_queued_webhook_events() {
-        use crate::hubspot::inbound::{Parsed, parse_app_event, parse_channel_event, queued_event};
-        use crate::outbox::Job;
+        use crate::hubspot::inbound::{parse_app_event, parse_channel_event, queued_event};
+        use crate::relay::{HubSpotEvent, InboundJob};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data");
         std::fs::create_dir_all(&path).unwrap();
@@ -481,26 +476,23 @@ mod tests {
         let items: Vec<_> = store
             .outbox_inbound
             .iter()
-            .map(|e| decode::<crate::outbox::OutboxItem>(&e.unwrap().1).unwrap())
+            .map(|e| decode::<crate::outbox::OutboxItem<InboundJob>>(&e.unwrap().1).unwrap())
             .collect();
         // Each old item reads, and yields what parsing it at the webhook would have.
-        let (key, parsed) = queued_event(&items[0].job).unwrap();
-        assert_eq!(key, "msg:m1");
+        let (key, parsed) = queued_event(&items[0].job);
+        assert_eq!(key.as_str(), "msg:m1");
         assert_eq!(parsed, parse_channel_event(&channel));
-        assert!(matches!(parsed, Parsed::AgentMessage(ref m) if m.message_id == "m1"));
-        let (key, parsed) = queued_event(&items[1].job).unwrap();
-        assert_eq!(key, "app:x");
+        assert!(matches!(parsed, HubSpotEvent::AgentMessage(ref m) if m.message_id == "m1"));
+        let (key, parsed) = queued_event(&items[1].job);
+        assert_eq!(key.as_str(), "app:x");
         assert_eq!(parsed, parse_app_event(&app));
         // A new item of the same event is the parsed form, and yields the same.
-        let job = Job::HubSpotEvent {
-            key: "msg:m1".into(),
+        let job = InboundJob::HubSpotEvent {
+            key: crate::relay::EventKey::agent_message("m1"),
             event: parse_channel_event(&channel),
         };
-        let again: Job = decode(&encode(&job)).unwrap();
-        assert_eq!(
-            queued_event(&again).unwrap().1,
-            queued_event(&items[0].job).unwrap().1
-        );
+        let again: InboundJob = decode(&encode(&job)).unwrap();
+        assert_eq!(queued_event(&again).1, queued_event(&items[0].job).1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

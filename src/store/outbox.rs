@@ -4,75 +4,10 @@
 //! rebuilt from these trees at start-up.
 
 use super::{Result, Store, StoreError, decode, encode, put_json};
-use crate::outbox::{DeadLetter, OutboxItem};
+use crate::outbox::{DeadLetter, ItemKey, Job, OutboxItem, OutboxRepo, Queue, lane_prefix};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 use std::sync::atomic::Ordering;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Queue {
-    /// Work for HubSpot: publishing, closing threads, message statuses.
-    HubSpot,
-    /// Verified HubSpot webhook events waiting to be turned into bot events.
-    Inbound,
-    /// Events waiting to be delivered to the bot's webhook.
-    Bot,
-}
-
-impl Queue {
-    pub const ALL: [Queue; 3] = [Queue::HubSpot, Queue::Inbound, Queue::Bot];
-
-    pub(super) fn index(self) -> usize {
-        self as usize
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Queue::HubSpot => "hubspot",
-            Queue::Inbound => "inbound",
-            Queue::Bot => "bot",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ItemKey(Vec<u8>);
-
-impl ItemKey {
-    pub(crate) fn new(lane: &str, seq: u64) -> ItemKey {
-        debug_assert!(!lane.as_bytes().contains(&0));
-        let mut key = Vec::with_capacity(lane.len() + 9);
-        key.extend_from_slice(lane.as_bytes());
-        key.push(0);
-        key.extend_from_slice(&seq.to_be_bytes());
-        ItemKey(key)
-    }
-
-    fn from_bytes(bytes: &[u8]) -> Result<ItemKey> {
-        if bytes.len() < 9 || bytes[bytes.len() - 9] != 0 {
-            return Err(StoreError::Corrupt("outbox key".into()));
-        }
-        Ok(ItemKey(bytes.to_vec()))
-    }
-
-    pub fn lane(&self) -> &str {
-        std::str::from_utf8(&self.0[..self.0.len() - 9]).unwrap_or("")
-    }
-
-    pub fn seq(&self) -> u64 {
-        u64::from_be_bytes(self.0[self.0.len() - 8..].try_into().expect("8 bytes"))
-    }
-
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-pub(super) fn lane_prefix(lane: &str) -> Vec<u8> {
-    let mut p = lane.as_bytes().to_vec();
-    p.push(0);
-    p
-}
 
 impl Store {
     pub(super) fn outbox_tree(&self, queue: Queue) -> &sled::Tree {
@@ -84,7 +19,8 @@ impl Store {
     }
 
     /// Appends an item to the end of its lane.
-    pub fn outbox_push(&self, queue: Queue, item: &OutboxItem) -> Result<ItemKey> {
+    pub fn outbox_push<J: Job>(&self, item: &OutboxItem<J>) -> Result<ItemKey> {
+        let queue = J::QUEUE;
         let _gate = self.write_gate();
         let key = ItemKey::new(&item.lane, self.db.generate_id()?);
         self.outbox_tree(queue)
@@ -93,16 +29,16 @@ impl Store {
         Ok(key)
     }
 
-    pub fn outbox_get(&self, queue: Queue, key: &ItemKey) -> Result<Option<OutboxItem>> {
-        self.outbox_tree(queue)
+    pub fn outbox_get<J: Job>(&self, key: &ItemKey) -> Result<Option<OutboxItem<J>>> {
+        self.outbox_tree(J::QUEUE)
             .get(key.as_bytes())?
             .map(|v| decode(&v))
             .transpose()
     }
 
-    pub fn outbox_update(&self, queue: Queue, key: &ItemKey, item: &OutboxItem) -> Result<()> {
+    pub fn outbox_update<J: Job>(&self, key: &ItemKey, item: &OutboxItem<J>) -> Result<()> {
         let _gate = self.write_gate();
-        self.outbox_tree(queue)
+        self.outbox_tree(J::QUEUE)
             .insert(key.as_bytes(), encode(item))?;
         Ok(())
     }
@@ -121,9 +57,9 @@ impl Store {
     }
 
     /// The oldest item of a lane.
-    pub fn outbox_head(&self, queue: Queue, lane: &str) -> Result<Option<(ItemKey, OutboxItem)>> {
+    pub fn outbox_head<J: Job>(&self, lane: &str) -> Result<Option<(ItemKey, OutboxItem<J>)>> {
         match self
-            .outbox_tree(queue)
+            .outbox_tree(J::QUEUE)
             .scan_prefix(lane_prefix(lane))
             .next()
         {
@@ -137,10 +73,10 @@ impl Store {
 
     /// The head of every lane, for rebuilding the schedule at start-up. Reads keys in
     /// order and decodes only the first item per lane.
-    pub fn outbox_heads(&self, queue: Queue) -> Result<Vec<(ItemKey, OutboxItem)>> {
+    pub fn outbox_heads<J: Job>(&self) -> Result<Vec<(ItemKey, OutboxItem<J>)>> {
         let mut heads = Vec::new();
         let mut last_lane: Option<Vec<u8>> = None;
-        for entry in self.outbox_tree(queue).iter() {
+        for entry in self.outbox_tree(J::QUEUE).iter() {
             let (k, v) = entry?;
             let key = ItemKey::from_bytes(&k)?;
             let lane = key.lane().as_bytes();
@@ -159,20 +95,20 @@ impl Store {
     }
 
     /// Moves an item to the dead letters in one transaction.
-    pub fn dead_letter(
+    pub fn dead_letter<J: Job>(
         &self,
-        queue: Queue,
         key: &ItemKey,
-        item: &OutboxItem,
+        item: &OutboxItem<J>,
         reason: &str,
         now: i64,
-    ) -> Result<()> {
+    ) -> Result<DeadLetter> {
+        let queue = J::QUEUE;
         let _gate = self.write_gate();
         let id = self.db.generate_id()?;
         let letter = DeadLetter {
             id,
             queue: queue.name().into(),
-            item: item.clone(),
+            item: item.to_letter_item(),
             reason: reason.into(),
             failed_at: now,
         };
@@ -183,13 +119,13 @@ impl Store {
                 Ok::<_, ConflictableTransactionError<()>>(removed.is_some())
             })
             .map_err(|e| match e {
-                sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
+                sled::transaction::TransactionError::Storage(e) => StoreError::from(e),
                 sled::transaction::TransactionError::Abort(()) => unreachable!("never aborts"),
             })?;
         if existed {
             self.queued[queue.index()].fetch_sub(1, Ordering::Relaxed);
         }
-        Ok(())
+        Ok(letter)
     }
 
     /// The most recent dead letters, newest first.
@@ -222,10 +158,46 @@ impl Store {
     }
 }
 
+impl<J: Job> OutboxRepo<J> for Store {
+    fn push(&self, item: &OutboxItem<J>) -> Result<ItemKey> {
+        self.outbox_push(item)
+    }
+
+    fn head(&self, lane: &str) -> Result<Option<(ItemKey, OutboxItem<J>)>> {
+        self.outbox_head(lane)
+    }
+
+    fn heads(&self) -> Result<Vec<(ItemKey, OutboxItem<J>)>> {
+        self.outbox_heads()
+    }
+
+    fn update(&self, key: &ItemKey, item: &OutboxItem<J>) -> Result<()> {
+        self.outbox_update(key, item)
+    }
+
+    fn remove(&self, key: &ItemKey) -> Result<()> {
+        self.outbox_remove(J::QUEUE, key)
+    }
+
+    fn dead_letter(
+        &self,
+        key: &ItemKey,
+        item: &OutboxItem<J>,
+        reason: &str,
+        now: i64,
+    ) -> Result<DeadLetter> {
+        Store::dead_letter(self, key, item, reason, now)
+    }
+
+    fn depth(&self) -> usize {
+        self.outbox_len(J::QUEUE)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::Job;
+    use crate::relay::HubSpotJob;
 
     #[test]
     fn keys_order_items_within_a_lane_and_heads_find_each_lane() {
@@ -234,7 +206,7 @@ mod tests {
         let q = Queue::HubSpot;
         let push = |lane: &str| {
             store
-                .outbox_push(q, &OutboxItem::new(lane, Job::CloseThread, 0))
+                .outbox_push(&OutboxItem::new(lane, HubSpotJob::CloseThread, 0))
                 .unwrap()
         };
         let a1 = push("ses_a");
@@ -243,17 +215,20 @@ mod tests {
         assert_eq!(a1.lane(), "ses_a");
         assert!(a1.seq() < a2.seq());
         let heads: Vec<_> = store
-            .outbox_heads(q)
+            .outbox_heads::<HubSpotJob>()
             .unwrap()
             .into_iter()
             .map(|h| h.0)
             .collect();
         assert_eq!(heads, vec![a1.clone(), b1.clone()]);
         store.outbox_remove(q, &a1).unwrap();
-        assert_eq!(store.outbox_head(q, "ses_a").unwrap().unwrap().0, a2);
-        let item = store.outbox_get(q, &a2).unwrap().unwrap();
-        store.dead_letter(q, &a2, &item, "gone", 5).unwrap();
-        assert!(store.outbox_head(q, "ses_a").unwrap().is_none());
+        assert_eq!(
+            store.outbox_head::<HubSpotJob>("ses_a").unwrap().unwrap().0,
+            a2
+        );
+        let item = store.outbox_get::<HubSpotJob>(&a2).unwrap().unwrap();
+        store.dead_letter(&a2, &item, "gone", 5).unwrap();
+        assert!(store.outbox_head::<HubSpotJob>("ses_a").unwrap().is_none());
         let letters = store.dead_letters(10).unwrap();
         assert_eq!(letters.len(), 1);
         assert_eq!(letters[0].reason, "gone");

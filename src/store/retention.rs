@@ -3,9 +3,9 @@
 //! ids, its HubSpot thread), and its user too when no other session still names them.
 //! A session with work still queued is kept until that work is done.
 
-use super::models::{Session, User};
-use super::outbox::lane_prefix;
 use super::{Queue, Result, Store, decode};
+use crate::outbox::lane_prefix;
+use crate::relay::{Session, User};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 

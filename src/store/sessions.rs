@@ -2,11 +2,9 @@
 //! first job, a message and its job, a stop and its jobs) is one sled transaction, so a
 //! crash leaves either all of it or none of it.
 
-use super::outbox::{ItemKey, Queue};
 use super::{Result, Session, SessionStatus, Store, StoreError, User, decode, encode};
-use crate::bot::messages::{Content, HistoryLine};
-use crate::outbox::{Job, OutboxItem};
-use crate::store::ClosedBy;
+use crate::outbox::{ItemKey, OutboxItem, Queue};
+use crate::relay::{Content, Happened, HistoryLine, HubSpotJob, Transition};
 use chrono::{DateTime, Utc};
 use sled::Transactional;
 use sled::transaction::{
@@ -51,7 +49,8 @@ pub enum MessageOutcome {
 
 #[derive(Debug)]
 pub enum StopOutcome {
-    Stopped(Session),
+    /// Stopped now; the event is the bot's `session.closed`.
+    Stopped(Session, Happened),
     AlreadyFinal(Session),
     NotFound,
 }
@@ -72,7 +71,7 @@ fn tx_get<T: serde::de::DeserializeOwned>(
 
 fn tx_push(
     outbox: &TransactionalTree,
-    item: &OutboxItem,
+    item: &OutboxItem<HubSpotJob>,
 ) -> std::result::Result<(), UnabortableTransactionError> {
     let key = ItemKey::new(&item.lane, outbox.generate_id()?);
     outbox.insert(key.as_bytes(), encode(item))?;
@@ -82,7 +81,7 @@ fn tx_push(
 fn flatten<T>(r: std::result::Result<T, TransactionError<StoreError>>) -> Result<T> {
     r.map_err(|e| match e {
         TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => StoreError::Sled(e),
+        TransactionError::Storage(e) => StoreError::from(e),
     })
 }
 
@@ -202,7 +201,7 @@ impl Store {
                 for key in &index_keys {
                     keys.insert(key.as_bytes(), id.as_bytes())?;
                 }
-                let job = Job::StartSession {
+                let job = HubSpotJob::StartSession {
                     message_id: "start".into(),
                     history: new.history.clone(),
                 };
@@ -251,14 +250,11 @@ impl Store {
         let message_id = bot_message_id
             .map(str::to_string)
             .unwrap_or_else(|| format!("msg_{}", ulid::Ulid::generate()));
-        let job = Job::Publish {
+        let job = HubSpotJob::Publish {
             message_id: message_id.clone(),
             content: content.clone(),
         };
-        self.outbox_push(
-            Queue::HubSpot,
-            &OutboxItem::new(session_id, job, now_ms(now)),
-        )?;
+        self.outbox_push(&OutboxItem::new(session_id, job, now_ms(now)))?;
         if let Some(key) = marker {
             self.message_ids.insert(key, &[])?;
         }
@@ -281,33 +277,55 @@ impl Store {
         };
         let _session = self.session_lock(session_id);
         let outcome = flatten((&self.sessions, outbox).transaction(|(sessions, outbox)| {
-            let Some(mut session) = tx_get::<Session>(sessions, session_id.as_bytes())? else {
+            let Some(session) = tx_get::<Session>(sessions, session_id.as_bytes())? else {
                 return Ok(StopOutcome::NotFound);
             };
-            if session.status.is_final() {
+            let stop = Transition::StoppedByBot {
+                reason: reason.map(str::to_string),
+                at: now,
+            };
+            let (session, Some(closed)) = crate::relay::apply(&session, &stop) else {
                 return Ok(StopOutcome::AlreadyFinal(session));
-            }
-            session.status = SessionStatus::Closed;
-            session.closed_at = Some(now);
-            session.closed_by = Some(ClosedBy::Bot);
-            session.closed_reason = reason
-                .map(str::trim)
-                .filter(|r| !r.is_empty())
-                .map(str::to_string);
+            };
             sessions.insert(session_id.as_bytes(), encode(&session))?;
             let ms = now_ms(now);
-            let note = Job::Note {
+            let note = HubSpotJob::Note {
                 message_id: "stop".into(),
                 text: note.clone(),
             };
             tx_push(outbox, &OutboxItem::new(session_id, note, ms))?;
-            tx_push(outbox, &OutboxItem::new(session_id, Job::CloseThread, ms))?;
-            Ok(StopOutcome::Stopped(session))
+            tx_push(
+                outbox,
+                &OutboxItem::new(session_id, HubSpotJob::CloseThread, ms),
+            )?;
+            Ok(StopOutcome::Stopped(session, closed))
         }))?;
-        if let StopOutcome::Stopped(_) = outcome {
+        if let StopOutcome::Stopped(..) = outcome {
             self.outbox_added(Queue::HubSpot, 2);
         }
         Ok(outcome)
+    }
+
+    /// Applies `transition` to a stored session atomically (see [`crate::relay::apply`]):
+    /// the session as it is now and the event it gives the bot; `None` when the session
+    /// does not exist.
+    pub fn apply_transition(
+        &self,
+        id: &str,
+        transition: &Transition,
+    ) -> Result<Option<(Session, Option<Happened>)>> {
+        let _gate = self.write_gate();
+        let _session = self.session_lock(id);
+        flatten(self.sessions.transaction(|sessions| {
+            let Some(session) = tx_get::<Session>(sessions, id.as_bytes())? else {
+                return Ok(None);
+            };
+            let (next, happened) = crate::relay::apply(&session, transition);
+            if next != session {
+                sessions.insert(id.as_bytes(), encode(&next))?;
+            }
+            Ok(Some((next, happened)))
+        }))
     }
 
     /// Applies `change` to a stored session atomically; `None` when it does not exist.
@@ -421,7 +439,7 @@ mod tests {
         assert_eq!(store.outbox_len(Queue::HubSpot), 1, "no second start job");
         assert!(matches!(
             store.stop_session(&s1.id, None, now).unwrap(),
-            StopOutcome::Stopped(_)
+            StopOutcome::Stopped(..)
         ));
         let SessionOutcome::Created(s2) = store
             .create_session(&new_session("usr_1", Some("x")), now)
@@ -468,7 +486,12 @@ mod tests {
         let kinds: Vec<&str> = store
             .outbox_tree(Queue::HubSpot)
             .iter()
-            .map(|e| decode::<OutboxItem>(&e.unwrap().1).unwrap().job.name())
+            .map(|e| {
+                decode::<OutboxItem<HubSpotJob>>(&e.unwrap().1)
+                    .unwrap()
+                    .job
+                    .name()
+            })
             .collect();
         assert_eq!(kinds, ["start_session", "publish", "note", "close_thread"]);
     }

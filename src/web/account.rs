@@ -1,8 +1,8 @@
 //! First run (`/setup` with the printed token sets the admin password), login and logout.
 
+use super::AdminState;
 use super::auth::{self, FORM_COOKIE, LoginRefused, MIN_PASSWORD_LEN, SESSION_COOKIE};
 use super::{CsrfForm, Layout, page_with, see_other};
-use crate::app::AppState;
 use crate::error::ApiError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -63,7 +63,7 @@ fn form_token(req: &HttpRequest) -> (String, bool) {
 
 /// Renders a pre-login page, setting the form cookie when it is new.
 fn pre_login_page<T: Template>(
-    state: &AppState,
+    state: &AdminState,
     req: &HttpRequest,
     status: StatusCode,
     title: &str,
@@ -86,7 +86,7 @@ fn presented_form_token(req: &HttpRequest) -> String {
 }
 
 async fn setup_form(
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     req: HttpRequest,
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -106,7 +106,7 @@ async fn setup_form(
 }
 
 fn setup_page(
-    state: &AppState,
+    state: &AdminState,
     req: &HttpRequest,
     status: StatusCode,
     token: Option<String>,
@@ -123,7 +123,7 @@ fn setup_page(
 }
 
 async fn setup(
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     req: HttpRequest,
     form: web::Form<SetupForm>,
 ) -> Result<HttpResponse, ApiError> {
@@ -159,7 +159,7 @@ async fn setup(
 }
 
 fn set_session(
-    state: &AppState,
+    state: &AdminState,
     response: &mut HttpResponse,
     session: &str,
 ) -> Result<(), ApiError> {
@@ -171,7 +171,7 @@ fn set_session(
 }
 
 fn login_page(
-    state: &AppState,
+    state: &AdminState,
     req: &HttpRequest,
     status: StatusCode,
     error: Option<String>,
@@ -183,7 +183,7 @@ fn login_page(
 }
 
 async fn login_form(
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     if !state.admin.has_password() {
@@ -193,7 +193,7 @@ async fn login_form(
 }
 
 async fn login(
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     req: HttpRequest,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, ApiError> {
@@ -238,7 +238,7 @@ async fn login(
 
 async fn logout(
     admin: auth::Admin,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
     admin.check_csrf(&form.csrf)?;

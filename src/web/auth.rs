@@ -6,8 +6,8 @@
 //! The [`Admin`] extractor is on every admin handler, so an admin page cannot be reached
 //! without a session.
 
+use super::AdminState;
 use super::login_limit::Attempts;
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::secret::constant_time_eq;
 use crate::store::{Store, StoreError};
@@ -379,8 +379,8 @@ impl FromRequest for Admin {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req
-            .app_data::<web::Data<AppState>>()
-            .expect("app state is registered");
+            .app_data::<web::Data<AdminState>>()
+            .expect("the admin state is registered");
         let admin = req.cookie(SESSION_COOKIE).and_then(|c| {
             let session = c.value().to_string();
             let csrf = state.admin.session_csrf(&session)?;

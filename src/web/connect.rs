@@ -2,9 +2,9 @@
 //! `state`, and `/oauth/callback`, which checks the state and trades the code for tokens.
 //! Reconnecting after a revoked refresh token is the same flow, started from the dashboard.
 
+use super::AdminState;
 use super::auth::{self, Admin, OAuthRefused};
 use super::{Layout, Step, page, page_with, see_other};
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::hubspot::oauth::{AuthProblem, REQUIRED_SCOPES};
 use actix_web::http::StatusCode;
@@ -54,7 +54,10 @@ struct CallbackQuery {
     error_description: Option<String>,
 }
 
-async fn connect_page(admin: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn connect_page(
+    admin: Admin,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, ApiError> {
     let tokens = &state.hubspot.tokens;
     let problem = tokens.problem();
     let status = match &problem {
@@ -84,7 +87,7 @@ async fn connect_page(admin: Admin, state: web::Data<AppState>) -> Result<HttpRe
 }
 
 /// HubSpot's consent page for our app, asking for what handoff needs.
-fn authorize_url(state: &AppState, oauth_state: &str) -> Result<String, ApiError> {
+fn authorize_url(state: &AdminState, oauth_state: &str) -> Result<String, ApiError> {
     let credentials = state.hubspot.tokens.credentials().ok_or_else(|| {
         ApiError::invalid(
             "hubspot-app-missing",
@@ -106,7 +109,7 @@ fn authorize_url(state: &AppState, oauth_state: &str) -> Result<String, ApiError
 
 async fn start(
     admin: Admin,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     form: web::Form<StartForm>,
 ) -> Result<HttpResponse, ApiError> {
     admin.check_csrf(&form.csrf)?;
@@ -134,7 +137,7 @@ async fn start(
 /// Needs no session cookie (see `AdminAuth::begin_oauth`): the `state`, together with the
 /// nonce cookie of the browser that started the flow, is the proof.
 async fn callback(
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     req: HttpRequest,
     query: web::Query<CallbackQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -151,7 +154,7 @@ async fn callback(
 }
 
 async fn callback_page(
-    state: &AppState,
+    state: &AdminState,
     req: &HttpRequest,
     query: CallbackQuery,
 ) -> Result<HttpResponse, ApiError> {

@@ -1,14 +1,14 @@
 //! The status dashboard: readiness, the HubSpot connection, the channel, queue depths, dead
 //! letters (replay, discard), recent sessions, and which settings the configuration locks.
 
+use super::AdminState;
 use super::auth::Admin;
 use super::{CsrfForm, Layout, page, see_other};
-use crate::app::AppState;
 use crate::config::WIZARD_KEYS;
 use crate::error::ApiError;
 use crate::hubspot::oauth::AuthProblem;
+use crate::outbox::DeadLetter;
 use crate::outbox::worker::now_ms;
-use crate::outbox::{DeadLetter, OutboxItem};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -62,7 +62,7 @@ struct DeadLetterRow {
     id: u64,
     queue: String,
     session: String,
-    job: &'static str,
+    job: String,
     reason: String,
     failed_at: String,
 }
@@ -90,7 +90,7 @@ fn time_ms(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn settings_rows(state: &AppState) -> Vec<SettingRow> {
+fn settings_rows(state: &AdminState) -> Vec<SettingRow> {
     let s = &state.settings;
     let saved = s.saved();
     let registered = super::wizard::registered_by_bot(state);
@@ -148,17 +148,17 @@ fn settings_rows(state: &AppState) -> Vec<SettingRow> {
         .collect()
 }
 
-async fn dashboard(admin: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn dashboard(admin: Admin, state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
     let tokens = &state.hubspot.tokens;
     let dead_letters = state
         .store
         .dead_letters(50)?
         .into_iter()
         .map(|d| DeadLetterRow {
+            job: d.job_name().to_string(),
             id: d.id,
             queue: d.queue,
             session: d.item.lane,
-            job: d.item.job.name(),
             reason: d.reason,
             failed_at: time_ms(d.failed_at),
         })
@@ -177,14 +177,11 @@ async fn dashboard(admin: Admin, state: web::Data<AppState>) -> Result<HttpRespo
             id: s.id,
         })
         .collect();
-    let queues = [
-        ("to HubSpot", &state.hubspot_outbox),
-        ("from HubSpot", &state.inbound_outbox),
-        ("to the bot", &state.bot_outbox),
-    ]
-    .into_iter()
-    .map(|(label, outbox)| (label, outbox.depth()))
-    .collect();
+    let queues = ["to HubSpot", "from HubSpot", "to the bot"]
+        .into_iter()
+        .zip(&state.queues)
+        .map(|(label, outbox)| (label, outbox.depth()))
+        .collect();
     page(&DashboardPage {
         layout: Layout::plain("Dashboard", Some(&admin.csrf)).logged_in(),
         reasons: state.readiness.reasons(),
@@ -212,7 +209,7 @@ async fn dashboard(admin: Admin, state: web::Data<AppState>) -> Result<HttpRespo
 
 fn take_dead_letter(
     admin: &Admin,
-    state: &AppState,
+    state: &AdminState,
     id: u64,
     form: &CsrfForm,
 ) -> Result<DeadLetter, ApiError> {
@@ -226,7 +223,7 @@ fn take_dead_letter(
 /// Queues a dead letter's work again, as a fresh item at the end of its session's lane.
 async fn replay_dead_letter(
     admin: Admin,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     id: web::Path<u64>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
@@ -239,8 +236,7 @@ async fn replay_dead_letter(
             format!("queue `{}` does not exist", letter.queue),
         ));
     };
-    let item = OutboxItem::new(letter.item.lane.clone(), letter.item.job.clone(), now_ms());
-    if let Err(e) = outbox.enqueue(&item) {
+    if let Err(e) = outbox.requeue(&letter, now_ms()) {
         state.store.restore_dead_letter(&letter)?;
         return Err(e.into());
     }
@@ -251,7 +247,7 @@ async fn replay_dead_letter(
 
 async fn discard_dead_letter(
     admin: Admin,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     id: web::Path<u64>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {

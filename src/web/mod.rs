@@ -9,12 +9,42 @@ pub mod dashboard;
 pub mod login_limit;
 pub mod wizard;
 
-use crate::app::AppState;
+use crate::config::Config;
 use crate::error::ApiError;
+use crate::hubspot::HubSpot;
+use crate::hubspot::provision::ProvisionState;
+use crate::hubspot::readiness::Readiness;
+use crate::outbox::QueueView;
+use crate::settings::Settings;
+use crate::store::Store;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpResponse, web};
 use askama::Template;
+use std::sync::Arc;
+
+/// What the wizard and the dashboard use: they show and change everything, so this is the
+/// widest of the surfaces' states.
+pub struct AdminState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub settings: Arc<Settings>,
+    pub hubspot: Arc<HubSpot>,
+    pub provision: Arc<ProvisionState>,
+    pub readiness: Arc<Readiness>,
+    pub queues: Vec<Arc<dyn QueueView>>,
+    pub admin: Arc<auth::AdminAuth>,
+}
+
+impl AdminState {
+    /// The outbox of a queue, by its stored name (dead letters remember it).
+    pub fn outbox(&self, queue: &str) -> Option<&dyn QueueView> {
+        self.queues
+            .iter()
+            .map(|q| &**q)
+            .find(|q| q.queue().name() == queue)
+    }
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
@@ -60,7 +90,7 @@ pub fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
-async fn home(state: web::Data<AppState>) -> HttpResponse {
+async fn home(state: web::Data<AdminState>) -> HttpResponse {
     see_other(if state.admin.has_password() {
         "/admin"
     } else {
@@ -137,7 +167,7 @@ impl Step {
     }
 
     /// Whether the step's work is in place (configured or saved).
-    pub fn is_done(self, state: &AppState) -> bool {
+    pub fn is_done(self, state: &AdminState) -> bool {
         let s = &state.settings;
         match self {
             Step::PublicUrl => s.locked("public_url").is_some() || s.saved().public_url.is_some(),
@@ -185,7 +215,7 @@ impl Layout {
     }
 
     /// A wizard page.
-    pub fn step(state: &AppState, current: Step, csrf: &str) -> Layout {
+    pub fn step(state: &AdminState, current: Step, csrf: &str) -> Layout {
         Layout {
             title: current.label().to_string(),
             steps: Step::ALL
@@ -216,7 +246,7 @@ pub struct Field {
 }
 
 impl Field {
-    pub fn of(state: &AppState, key: &str, value: Option<String>) -> Field {
+    pub fn of(state: &AdminState, key: &str, value: Option<String>) -> Field {
         Field {
             value: value.unwrap_or_default(),
             locked: state.settings.locked(key),
@@ -224,7 +254,7 @@ impl Field {
     }
 
     /// A secret: `***` when set, empty when not.
-    pub fn secret(state: &AppState, key: &str, is_set: bool) -> Field {
+    pub fn secret(state: &AdminState, key: &str, is_set: bool) -> Field {
         Field {
             value: if is_set { "***".into() } else { String::new() },
             locked: state.settings.locked(key),

@@ -2,9 +2,9 @@
 //! inbox → provisioning → bot → done. Each step can be run again; none creates anything in
 //! HubSpot itself (the provisioner does, and it checks before it creates).
 
+use super::AdminState;
 use super::auth::{Admin, random_token};
 use super::{CsrfForm, Field, Layout, Step, page, page_with, see_other};
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::hubspot::oauth::REQUIRED_SCOPES;
 use crate::hubspot::provision::ProvisionStatus;
@@ -29,7 +29,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(Step::Done.path(), web::get().to(done_page));
 }
 
-async fn first_open_step(_: Admin, state: web::Data<AppState>) -> HttpResponse {
+async fn first_open_step(_: Admin, state: web::Data<AdminState>) -> HttpResponse {
     let step = Step::ALL
         .into_iter()
         .find(|s| !s.is_done(&state))
@@ -66,7 +66,7 @@ struct PublicUrlForm {
 
 async fn public_url_page(
     admin: Admin,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     // Pre-filled with what is known, else with the address this browser used.
@@ -85,7 +85,7 @@ async fn public_url_page(
 
 async fn save_public_url(
     admin: Admin,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     form: web::Form<PublicUrlForm>,
 ) -> Result<HttpResponse, ApiError> {
     admin.check_csrf(&form.csrf)?;
@@ -141,7 +141,7 @@ struct AppForm {
 }
 
 fn app_page_for(
-    state: &AppState,
+    state: &AdminState,
     csrf: &str,
     form: Option<&AppForm>,
     error: Option<String>,
@@ -187,7 +187,7 @@ fn app_page_for(
     }
 }
 
-async fn app_page(admin: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn app_page(admin: Admin, state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
     page(&app_page_for(&state, &admin.csrf, None, None))
 }
 
@@ -202,7 +202,7 @@ fn keep_or_replace(typed: &str, saved: Option<String>, label: &str) -> Result<St
 
 async fn save_app(
     admin: Admin,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     form: web::Form<AppForm>,
 ) -> Result<HttpResponse, ApiError> {
     admin.check_csrf(&form.csrf)?;
@@ -261,7 +261,6 @@ async fn save_app(
         }
     })
     .await?;
-    crate::app::apply_credentials(s, &state.hubspot)?;
     Ok(see_other(Step::Connect.path()))
 }
 
@@ -291,7 +290,7 @@ struct InboxForm {
     inbox_id: String,
 }
 
-async fn inbox_choices(state: &AppState) -> Result<Vec<InboxChoice>, String> {
+async fn inbox_choices(state: &AdminState) -> Result<Vec<InboxChoice>, String> {
     if let Some(problem) = state.hubspot.tokens.problem() {
         return Err(format!(
             "HubSpot is not connected ({problem:?}); finish Connect HubSpot first."
@@ -319,7 +318,7 @@ async fn inbox_choices(state: &AppState) -> Result<Vec<InboxChoice>, String> {
         .collect())
 }
 
-async fn inbox_page(admin: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn inbox_page(admin: Admin, state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
     let (inboxes, error) = match inbox_choices(&state).await {
         Ok(list) => (list, None),
         Err(e) => (Vec::new(), Some(e)),
@@ -335,7 +334,7 @@ async fn inbox_page(admin: Admin, state: web::Data<AppState>) -> Result<HttpResp
 
 async fn save_inbox(
     admin: Admin,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     form: web::Form<InboxForm>,
 ) -> Result<HttpResponse, ApiError> {
     admin.check_csrf(&form.csrf)?;
@@ -397,7 +396,7 @@ const STAGES: [(&str, &str); 4] = [
 
 async fn provision_page(
     admin: Admin,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
 ) -> Result<HttpResponse, ApiError> {
     let status = state.provision.status();
     let reached = match &status {
@@ -468,7 +467,7 @@ struct BotForm {
     new_secret: Option<String>,
 }
 
-fn bot_page_for(state: &AppState, csrf: &str) -> BotPage {
+fn bot_page_for(state: &AdminState, csrf: &str) -> BotPage {
     let s = &state.settings;
     let saved = s.saved();
     BotPage {
@@ -495,7 +494,7 @@ fn bot_page_for(state: &AppState, csrf: &str) -> BotPage {
 }
 
 /// "registered by the bot at …", when the webhook in use is the one the bot registered.
-pub(crate) fn registered_by_bot(state: &AppState) -> Option<String> {
+pub(crate) fn registered_by_bot(state: &AdminState) -> Option<String> {
     let s = &state.settings;
     if s.locked("bot.webhook_url").is_some() {
         return None;
@@ -504,13 +503,13 @@ pub(crate) fn registered_by_bot(state: &AppState) -> Option<String> {
     Some(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
-async fn bot_page(admin: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn bot_page(admin: Admin, state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
     page(&bot_page_for(&state, &admin.csrf))
 }
 
 async fn save_bot(
     admin: Admin,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     form: web::Form<BotForm>,
 ) -> Result<HttpResponse, ApiError> {
     admin.check_csrf(&form.csrf)?;
@@ -561,7 +560,7 @@ async fn save_bot(
 
 async fn test_bot(
     admin: Admin,
-    state: web::Data<AppState>,
+    state: web::Data<AdminState>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
     admin.check_csrf(&form.csrf)?;
@@ -596,7 +595,7 @@ struct DonePage {
     missing: Vec<&'static str>,
 }
 
-async fn done_page(admin: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn done_page(admin: Admin, state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
     let missing = Step::ALL[..6]
         .iter()
         .filter(|s| !s.is_done(&state))

@@ -3,10 +3,12 @@
 //! success never lose, duplicate or reorder a lane's items, and never lease two items of one
 //! lane at once.
 
-use handoff::outbox::{Claim, Job, Outbox, OutboxItem};
-use handoff::store::{Queue, Store};
+use handoff::outbox::{Claim, Outbox, OutboxItem};
+use handoff::relay::HubSpotJob;
+use handoff::store::Store;
 use proptest::prelude::*;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -29,9 +31,9 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn id_of(claim: &Claim) -> String {
+fn id_of(claim: &Claim<HubSpotJob>) -> String {
     match &claim.item.job {
-        Job::Note { message_id, .. } => message_id.clone(),
+        HubSpotJob::Note { message_id, .. } => message_id.clone(),
         other => panic!("unexpected job {other:?}"),
     }
 }
@@ -43,7 +45,7 @@ struct Model {
 }
 
 impl Model {
-    fn deliver(&mut self, claim: &Claim) {
+    fn deliver(&mut self, claim: &Claim<HubSpotJob>) {
         let lane = claim.key.lane().to_string();
         let got = self.delivered.entry(lane.clone()).or_default();
         got.push(id_of(claim));
@@ -59,14 +61,14 @@ impl Model {
 fn run(ops: Vec<Op>) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), 8).unwrap();
-    let mut outbox = Outbox::recover(store.clone(), Queue::HubSpot).unwrap();
-    let mut in_flight: Vec<Claim> = Vec::new();
+    let mut outbox = Outbox::<HubSpotJob>::recover(Arc::new(store.clone())).unwrap();
+    let mut in_flight: Vec<Claim<HubSpotJob>> = Vec::new();
     let mut model = Model {
         enqueued: HashMap::new(),
         delivered: HashMap::new(),
         next: 0,
     };
-    let take = |in_flight: &mut Vec<Claim>, i: usize| {
+    let take = |in_flight: &mut Vec<Claim<HubSpotJob>>, i: usize| {
         (!in_flight.is_empty()).then(|| in_flight.remove(i % in_flight.len()))
     };
     for op in ops {
@@ -75,7 +77,7 @@ fn run(ops: Vec<Op>) {
                 let lane = format!("ses_{lane}");
                 let id = format!("m{}", model.next);
                 model.next += 1;
-                let job = Job::Note {
+                let job = HubSpotJob::Note {
                     message_id: id.clone(),
                     text: String::new(),
                 };
@@ -117,13 +119,13 @@ fn run(ops: Vec<Op>) {
                 // only counts completed deliveries.
                 in_flight.clear();
                 drop(outbox);
-                outbox = Outbox::recover(store.clone(), Queue::HubSpot).unwrap();
+                outbox = Outbox::<HubSpotJob>::recover(Arc::new(store.clone())).unwrap();
             }
         }
     }
     // Drain: everything still queued arrives, once, in order.
     in_flight.clear();
-    let outbox = Outbox::recover(store.clone(), Queue::HubSpot).unwrap();
+    let outbox = Outbox::<HubSpotJob>::recover(Arc::new(store.clone())).unwrap();
     loop {
         let claims = outbox.claim_due(0, 16).unwrap();
         if claims.is_empty() {

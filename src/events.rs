@@ -2,41 +2,34 @@
 //! the bot's webhook when one is configured, and readable by long-poll.
 
 use crate::outbox::worker::now_ms;
-use crate::outbox::{Job, Outbox, OutboxItem};
+use crate::outbox::{Outbox, OutboxItem};
+use crate::relay::{
+    BotJob, Event, Happened, HubSpotJob, HubSpotMessageRef, Session, StoreError, StoredEvent,
+};
 use crate::settings::Settings;
-use crate::store::{Event, HubSpotMessageRef, Session, Store, StoreError, StoredEvent};
+use crate::store::Store;
 use chrono::Utc;
 use parking_lot::Mutex;
-use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
 pub struct EventLog {
     store: Store,
-    bot_outbox: Arc<Outbox>,
+    bot_outbox: Arc<Outbox<BotJob>>,
     /// Whether the bot has a webhook is asked per event: the wizard can set one at any time.
     settings: Arc<Settings>,
-    hubspot_outbox: Arc<Outbox>,
+    hubspot_outbox: Arc<Outbox<HubSpotJob>>,
     append_lock: Mutex<()>,
     latest: watch::Sender<u64>,
-}
-
-/// A stable id for the event with this key: the same HubSpot event processed twice gets the
-/// same id, which is also the `webhook-id` the bot de-duplicates by.
-pub fn event_id(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    let hex: String = digest[..13].iter().map(|b| format!("{b:02x}")).collect();
-    format!("evt_{hex}")
 }
 
 impl EventLog {
     pub fn new(
         store: Store,
         settings: Arc<Settings>,
-        bot_outbox: Arc<Outbox>,
-        hubspot_outbox: Arc<Outbox>,
+        bot_outbox: Arc<Outbox<BotJob>>,
+        hubspot_outbox: Arc<Outbox<HubSpotJob>>,
     ) -> Self {
         EventLog {
             store,
@@ -48,23 +41,24 @@ impl EventLog {
         }
     }
 
-    /// Appends an event of `session` unless one with `key` exists; returns it when
-    /// appended. The caller has the session already, so its `externalId` costs no read.
+    /// Appends what happened to `session` unless an event with its key exists; returns the
+    /// event when appended. The caller has the session already, so its `externalId` costs
+    /// no read.
     pub fn append(
         &self,
         session: &Session,
-        kind: &str,
-        data: Value,
-        key: &str,
+        happened: Happened,
         hubspot_message: Option<HubSpotMessageRef>,
     ) -> Result<Option<Event>, StoreError> {
         let session_id = session.id.as_str();
         let external_id = session.external_id.clone();
+        let Happened { kind, data, key } = happened;
+        let kind = kind.as_str();
         let _order = self.append_lock.lock();
-        let stored = self.store.append_event(key, |seq| StoredEvent {
+        let stored = self.store.append_event(key.as_str(), |seq| StoredEvent {
             seq,
             event: Event {
-                id: event_id(key),
+                id: key.event_id(),
                 kind: kind.to_string(),
                 session_id: session_id.to_string(),
                 external_id,
@@ -72,7 +66,7 @@ impl EventLog {
                 data,
             },
             hubspot_message: hubspot_message.clone(),
-            key: key.to_string(),
+            key: key.clone(),
         })?;
         let Some(stored) = stored else {
             return Ok(None);
@@ -81,7 +75,7 @@ impl EventLog {
             (true, _) => {
                 self.bot_outbox.enqueue(&OutboxItem::new(
                     session_id,
-                    Job::DeliverEvent { seq: stored.seq },
+                    BotJob::DeliverEvent { seq: stored.seq },
                     now_ms(),
                 ))?;
             }
@@ -89,7 +83,7 @@ impl EventLog {
             (false, Some(m)) => self.report_message_status(session_id, &m, "SENT", None)?,
             (false, None) => {}
         }
-        self.store.mark_event_key(key, stored.seq)?;
+        self.store.mark_event_key(key.as_str(), stored.seq)?;
         self.latest.send_replace(stored.seq);
         tracing::info!(
             session = session_id,
@@ -108,7 +102,7 @@ impl EventLog {
         status: &str,
         error: Option<String>,
     ) -> Result<(), StoreError> {
-        let job = Job::MessageStatus {
+        let job = HubSpotJob::MessageStatus {
             channel_id: message.channel_id.clone(),
             message_id: message.message_id.clone(),
             status: status.to_string(),
@@ -133,18 +127,5 @@ impl EventLog {
         }
         let _ = tokio::time::timeout(wait, changes.wait_for(|latest| *latest > after)).await;
         self.store.events_after(after, limit)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn event_ids_are_stable_and_prefixed() {
-        assert_eq!(event_id("msg:abc"), event_id("msg:abc"));
-        assert_ne!(event_id("msg:abc"), event_id("msg:abd"));
-        assert!(event_id("x").starts_with("evt_"));
-        assert_eq!(event_id("x").len(), 30);
     }
 }

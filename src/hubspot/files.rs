@@ -12,7 +12,6 @@
 //! ([`super::signed_urls`]) and asked for within a small share of the rate limit.
 
 use super::signed_urls::SignedUrls;
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::hubspot::HubSpotError;
 use crate::hubspot::api::SIGNED_URL_LIFETIME;
@@ -57,6 +56,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/inline", web::get().to(inline))
             .route("/{file_id}/{name}", web::get().to(file)),
     );
+}
+
+/// What `/files/*` uses: the links it signed, and HubSpot to resolve a file id.
+pub struct FileProxy {
+    pub links: Arc<FileLinks>,
+    pub hubspot: Arc<super::HubSpot>,
 }
 
 pub struct FileLinks {
@@ -244,12 +249,12 @@ struct InlineQuery {
 }
 
 async fn file(
-    state: web::Data<AppState>,
+    state: web::Data<FileProxy>,
     path: web::Path<(String, String)>,
     query: web::Query<Signed>,
 ) -> Result<HttpResponse, ApiError> {
     let (file_id, name) = path.into_inner();
-    let links = &state.file_links;
+    let links = &state.links;
     links.check(&format!("file:{file_id}"), query.expires, &query.signature)?;
     let url = match links.signed_urls.get(&file_id) {
         Some(url) => url,
@@ -290,10 +295,10 @@ async fn file(
 }
 
 async fn inline(
-    state: web::Data<AppState>,
+    state: web::Data<FileProxy>,
     query: web::Query<InlineQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let links = &state.file_links;
+    let links = &state.links;
     links.check(
         &format!("inline:{}", query.src),
         query.expires,
