@@ -367,8 +367,7 @@ async fn provision_loop(
         // Read afresh every round: the wizard may have changed them.
         let webhook_url = state.settings.webhook_url();
         let inbox = state.settings.inbox_id();
-        let startable =
-            state.hubspot.tokens.problem().is_none() && state.hubspot.developer().is_some();
+        let startable = state.hubspot.can_provision();
         let wait = match inbox {
             Some(inbox) if startable => {
                 let provisioner = Provisioner {
@@ -408,8 +407,8 @@ async fn provision_loop(
         };
         // After success, run again only when the HubSpot connection changes.
         tokio::select! {
-            _ = state.hubspot.tokens.changed.notified() => {}
-            _ = state.settings.changed.notified() => {}
+            _ = state.hubspot.connection_changed() => {}
+            _ = state.settings.credentials_changed.notified() => {}
             _ = state.provision.recheck.notified() => {}
             _ = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(3600))), if wait.is_some() => {}
             changed = shutdown.changed() => if changed.is_err() { break },

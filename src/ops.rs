@@ -147,7 +147,7 @@ async fn metrics(
     let gauges = crate::metrics::Gauges {
         queues,
         dead_letters: state.store.dead_letter_count(),
-        ratelimit_headroom: state.hubspot.limiter.headroom(),
+        ratelimit_headroom: state.hubspot.ratelimit_headroom(),
         ready: state.readiness.is_ready(),
     };
     Ok(HttpResponse::Ok()

@@ -36,8 +36,9 @@ pub struct Settings {
     config: Arc<Config>,
     store: Store,
     saved: RwLock<Saved>,
-    /// Woken whenever the wizard saves (provisioning looks again).
-    pub changed: tokio::sync::Notify,
+    /// Woken when the wizard saves other HubSpot app credentials (provisioning looks
+    /// again; other changes ask for that themselves).
+    pub credentials_changed: tokio::sync::Notify,
 }
 
 /// What the wizard saved, and the bot webhook that results (decoded once per change, since
@@ -86,7 +87,7 @@ impl Settings {
             config,
             store,
             saved: RwLock::new(saved),
-            changed: tokio::sync::Notify::new(),
+            credentials_changed: tokio::sync::Notify::new(),
         })
     }
 
@@ -101,6 +102,7 @@ impl Settings {
 
     /// Changes what the wizard saved and waits until it is on disk.
     pub async fn update(&self, change: impl FnOnce(&mut WizardSettings)) -> Result<(), StoreError> {
+        let before = (self.app_credentials(), self.developer().map(|d| d.app_id));
         {
             let mut saved = self.saved.write();
             let mut next = saved.wizard.clone();
@@ -108,7 +110,9 @@ impl Settings {
             self.store.set_wizard_settings(&next)?;
             *saved = Saved::new(&self.config, next);
         }
-        self.changed.notify_waiters();
+        if before != (self.app_credentials(), self.developer().map(|d| d.app_id)) {
+            self.credentials_changed.notify_waiters();
+        }
         self.store.flush().await
     }
 

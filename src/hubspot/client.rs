@@ -174,6 +174,50 @@ impl HubSpot {
         self.settings.developer()
     }
 
+    // The connection, as the wizard, the dashboard and provisioning ask about it; the token
+    // manager behind it is an implementation detail.
+
+    /// Why HubSpot cannot be called now, if it cannot.
+    pub fn problem(&self) -> Option<super::oauth::AuthProblem> {
+        self.tokens.problem()
+    }
+
+    /// Whether provisioning has what it needs: a usable token and the developer key.
+    pub fn can_provision(&self) -> bool {
+        self.problem().is_none() && self.developer().is_some()
+    }
+
+    pub fn portal_id(&self) -> Option<u64> {
+        self.tokens.portal_id()
+    }
+
+    pub fn scopes(&self) -> Vec<String> {
+        self.tokens.scopes()
+    }
+
+    pub fn access_expires_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.tokens.access_expires_at()
+    }
+
+    /// Completes the wizard's OAuth flow; the portal id, or what to tell the admin.
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+    ) -> Result<Option<u64>, String> {
+        self.tokens.exchange_code(code, redirect_uri).await
+    }
+
+    /// Resolves when a new refresh token arrives (or HubSpot refuses the old one).
+    pub async fn connection_changed(&self) {
+        self.tokens.changed.notified().await
+    }
+
+    /// Calls left in the rolling window, by handoff's count.
+    pub fn ratelimit_headroom(&self) -> usize {
+        self.limiter.headroom()
+    }
+
     /// Calls the HubSpot API and decodes a JSON answer (`null` for an empty one).
     pub async fn call<T: DeserializeOwned>(
         &self,

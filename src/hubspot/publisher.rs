@@ -170,9 +170,6 @@ impl Publisher {
                     account_id: target.account_id.clone(),
                 };
                 let applied = self.store.apply_transition(&session.id, &opened)?;
-                if let Some(t) = &thread {
-                    self.store.index_hubspot_thread(t, &session.id)?;
-                }
                 tracing::info!(session = session.id, thread = ?thread, contact = ?contact, "session published to HubSpot");
                 if let Some((_, Some(happened))) = applied {
                     self.events.append(&session, happened, None)?;

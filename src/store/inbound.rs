@@ -7,18 +7,11 @@ use crate::relay::{EventKey, HubSpotEvent, InboundJob};
 use chrono::{DateTime, Utc};
 
 impl Store {
-    pub fn index_hubspot_thread(&self, thread_id: &str, session_id: &str) -> Result<()> {
-        let _gate = self.write_gate();
-        self.thread_index
-            .insert(format!("hs:{thread_id}"), session_id.as_bytes())?;
-        Ok(())
-    }
-
     pub fn session_of_hubspot_thread(&self, thread_id: &str) -> Result<Option<String>> {
         self.injected()?;
         Ok(self
             .thread_index
-            .get(format!("hs:{thread_id}"))?
+            .get(super::thread_key(thread_id))?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 

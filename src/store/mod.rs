@@ -56,7 +56,10 @@ pub struct Store {
     outbox_hubspot: sled::Tree,
     outbox_inbound: sled::Tree,
     outbox_bot: sled::Tree,
-    /// `itid:{integrationThreadId}` and `hs:{hubspotThreadId}` → session id.
+    /// `hs:{hubspotThreadId}` → session id: app webhooks name only HubSpot's thread. The
+    /// thread id itself lives in the session; this index is written with it (see
+    /// `apply_transition`). handoff's own thread ids are derived from session ids and need
+    /// no index.
     thread_index: sled::Tree,
     /// Keys of HubSpot webhook events already accepted (de-duplication).
     inbound_seen: sled::Tree,
@@ -323,6 +326,11 @@ impl Store {
             account,
         )
     }
+}
+
+/// The thread index's key of a HubSpot thread.
+fn thread_key(thread_id: &str) -> String {
+    format!("hs:{thread_id}")
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {

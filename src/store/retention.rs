@@ -69,7 +69,7 @@ impl Store {
             self.message_ids.remove(entry?.0)?;
         }
         if let Some(thread) = &session.hubspot_thread_id {
-            self.thread_index.remove(format!("hs:{thread}"))?;
+            self.thread_index.remove(super::thread_key(thread))?;
         }
         self.sessions.remove(&session.id)?;
         Ok(())

@@ -308,7 +308,9 @@ impl Store {
 
     /// Applies `transition` to a stored session atomically (see [`crate::relay::apply`]):
     /// the session as it is now and the event it gives the bot; `None` when the session
-    /// does not exist.
+    /// does not exist. The session's HubSpot thread id is kept in the session; the index
+    /// from thread to session (app webhooks name only the thread) is written with it, in
+    /// the same transaction, so the two cannot disagree.
     pub fn apply_transition(
         &self,
         id: &str,
@@ -316,16 +318,23 @@ impl Store {
     ) -> Result<Option<(Session, Option<Happened>)>> {
         let _gate = self.write_gate();
         let _session = self.session_lock(id);
-        flatten(self.sessions.transaction(|sessions| {
-            let Some(session) = tx_get::<Session>(sessions, id.as_bytes())? else {
-                return Ok(None);
-            };
-            let (next, happened) = crate::relay::apply(&session, transition);
-            if next != session {
-                sessions.insert(id.as_bytes(), encode(&next))?;
-            }
-            Ok(Some((next, happened)))
-        }))
+        flatten(
+            (&self.sessions, &self.thread_index).transaction(|(sessions, threads)| {
+                let Some(session) = tx_get::<Session>(sessions, id.as_bytes())? else {
+                    return Ok(None);
+                };
+                let (next, happened) = crate::relay::apply(&session, transition);
+                if next != session {
+                    sessions.insert(id.as_bytes(), encode(&next))?;
+                }
+                if let Some(thread) = &next.hubspot_thread_id
+                    && session.hubspot_thread_id.as_ref() != Some(thread)
+                {
+                    threads.insert(super::thread_key(thread).as_bytes(), id.as_bytes())?;
+                }
+                Ok(Some((next, happened)))
+            }),
+        )
     }
 
     /// Applies `change` to a stored session atomically; `None` when it does not exist.

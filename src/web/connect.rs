@@ -58,8 +58,7 @@ async fn connect_page(
     admin: Admin,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, ApiError> {
-    let tokens = &state.hubspot.tokens;
-    let problem = tokens.problem();
+    let problem = state.hubspot.problem();
     let status = match &problem {
         None => "Connected".to_string(),
         Some(AuthProblem::NotConfigured) => "Not connected yet".to_string(),
@@ -80,15 +79,15 @@ async fn connect_page(
         layout: Layout::step(&state, Step::Connect, &admin.csrf),
         status,
         problem,
-        can_connect: tokens.credentials().is_some(),
+        can_connect: state.settings.app_credentials().is_some(),
         locked: state.settings.locked("hubspot.refresh_token"),
-        portal: tokens.portal_id(),
+        portal: state.hubspot.portal_id(),
     })
 }
 
 /// HubSpot's consent page for our app, asking for what handoff needs.
 fn authorize_url(state: &AdminState, oauth_state: &str) -> Result<String, ApiError> {
-    let credentials = state.hubspot.tokens.credentials().ok_or_else(|| {
+    let credentials = state.settings.app_credentials().ok_or_else(|| {
         ApiError::invalid(
             "hubspot-app-missing",
             "set the HubSpot app credentials first (step 2)",
@@ -236,7 +235,6 @@ async fn callback_page(
     };
     match state
         .hubspot
-        .tokens
         .exchange_code(&code, &state.settings.redirect_url())
         .await
     {

@@ -103,11 +103,7 @@ fn settings_rows(state: &AdminState) -> Vec<SettingRow> {
                 "hubspot.client_secret" => saved.client_secret.clone(),
                 "hubspot.app_id" => saved.app_id.clone(),
                 "hubspot.developer_api_key" => saved.developer_api_key.clone(),
-                "hubspot.refresh_token" => state
-                    .hubspot
-                    .tokens
-                    .portal_id()
-                    .map(|_| String::from("set")),
+                "hubspot.refresh_token" => state.hubspot.portal_id().map(|_| String::from("set")),
                 "hubspot.inbox_id" => saved.inbox_id.clone(),
                 "bot.api_key" => saved.bot_api_key_sha256.clone(),
                 "bot.webhook_url" => saved.bot_webhook_url.clone(),
@@ -149,7 +145,7 @@ fn settings_rows(state: &AdminState) -> Vec<SettingRow> {
 }
 
 async fn dashboard(admin: Admin, state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
-    let tokens = &state.hubspot.tokens;
+    let hubspot = &state.hubspot;
     let dead_letters = state
         .store
         .dead_letters(50)?
@@ -186,12 +182,12 @@ async fn dashboard(admin: Admin, state: web::Data<AdminState>) -> Result<HttpRes
         layout: Layout::plain("Dashboard", Some(&admin.csrf)).logged_in(),
         reasons: state.readiness.reasons(),
         reconnect: matches!(
-            tokens.problem(),
+            hubspot.problem(),
             Some(AuthProblem::ReauthorizationRequired(_))
         ) && state.settings.locked("hubspot.refresh_token").is_none(),
-        portal: tokens.portal_id(),
-        scopes: tokens.scopes(),
-        token_expires: tokens.access_expires_at().map(time),
+        portal: hubspot.portal_id(),
+        scopes: hubspot.scopes(),
+        token_expires: hubspot.access_expires_at().map(time),
         channel: state.provision.ready(),
         inbox_name: state.settings.saved().inbox_name,
         queues,

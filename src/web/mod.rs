@@ -172,7 +172,7 @@ impl Step {
         match self {
             Step::PublicUrl => s.locked("public_url").is_some() || s.saved().public_url.is_some(),
             Step::HubSpotApp => s.app_credentials().is_some() && s.developer().is_some(),
-            Step::Connect => state.hubspot.tokens.problem().is_none(),
+            Step::Connect => state.hubspot.problem().is_none(),
             Step::Inbox => s.inbox_id().is_some(),
             Step::Provision => state.provision.ready().is_some(),
             Step::Bot => s.has_bot_key(),

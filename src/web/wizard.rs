@@ -291,7 +291,7 @@ struct InboxForm {
 }
 
 async fn inbox_choices(state: &AdminState) -> Result<Vec<InboxChoice>, String> {
-    if let Some(problem) = state.hubspot.tokens.problem() {
+    if let Some(problem) = state.hubspot.problem() {
         return Err(format!(
             "HubSpot is not connected ({problem:?}); finish Connect HubSpot first."
         ));
