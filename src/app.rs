@@ -172,6 +172,9 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         settings: settings.clone(),
         hubspot_outbox: hubspot_outbox.clone(),
         events: events.clone(),
+        availability: Arc::new(crate::hubspot::availability::UsersAvailability::new(
+            hubspot.clone(),
+        )),
     });
     let ingress = web::Data::new(crate::hubspot::webhook::Ingress {
         settings: settings.clone(),

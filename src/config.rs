@@ -64,6 +64,7 @@ pub const WIZARD_KEYS: &[&str] = &[
     "hubspot.developer_api_key",
     "hubspot.refresh_token",
     "hubspot.inbox_id",
+    "hubspot.inbox_ids",
     "bot.api_key",
     "bot.webhook_url",
     "bot.webhook_secret",
@@ -88,12 +89,34 @@ pub struct HubSpotConfig {
     pub app_id: Option<String>,
     pub developer_api_key: Option<Secret>,
     pub refresh_token: Option<Secret>,
+    /// The default inbox: sessions that name none go here.
     #[serde(deserialize_with = "lenient_opt_string")]
     pub inbox_id: Option<String>,
+    /// Every inbox handoff connects a channel account on (`inbox_id` is always one of
+    /// them). A list, or one string of comma-separated ids.
+    #[serde(deserialize_with = "lenient_list")]
+    pub inbox_ids: Vec<String>,
+    /// Create a CRM contact for a user HubSpot does not know by email or phone.
+    pub create_contacts: bool,
+    /// Help Desk tickets: the category, pipeline and stage handoff sets (none by default).
+    pub ticket: TicketConfig,
     pub rate_limit_per_10s: u32,
     /// Per-request timeout for calls to HubSpot.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+}
+
+/// Properties handoff sets on a Help Desk session's ticket besides subject, content and
+/// priority. Stage ids are per portal, so nothing is assumed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TicketConfig {
+    #[serde(deserialize_with = "lenient_opt_string")]
+    pub category: Option<String>,
+    #[serde(deserialize_with = "lenient_opt_string")]
+    pub pipeline: Option<String>,
+    #[serde(deserialize_with = "lenient_opt_string")]
+    pub pipeline_stage: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -163,6 +186,9 @@ impl Default for HubSpotConfig {
             developer_api_key: None,
             refresh_token: None,
             inbox_id: None,
+            inbox_ids: Vec::new(),
+            create_contacts: true,
+            ticket: TicketConfig::default(),
             rate_limit_per_10s: 100,
             timeout: Duration::from_secs(30),
         }
@@ -341,6 +367,7 @@ impl Config {
             "hubspot.developer_api_key" => self.hubspot.developer_api_key.is_some(),
             "hubspot.refresh_token" => self.hubspot.refresh_token.is_some(),
             "hubspot.inbox_id" => self.hubspot.inbox_id.is_some(),
+            "hubspot.inbox_ids" => !self.hubspot.inbox_ids.is_empty(),
             "bot.api_key" => self.bot.api_key.is_some(),
             "bot.webhook_url" => self.bot.webhook_url.is_some(),
             "bot.webhook_secret" => self.bot.webhook_secret.is_some(),
@@ -455,6 +482,15 @@ impl HubSpotConfig {
         }
         digits("hubspot.app_id", self.app_id.as_deref())?;
         digits("hubspot.inbox_id", self.inbox_id.as_deref())?;
+        for id in &self.inbox_ids {
+            digits("hubspot.inbox_ids", Some(id))?;
+        }
+        if self.inbox_id.is_none() && !self.inbox_ids.is_empty() {
+            return Err(invalid(
+                "hubspot.inbox_id",
+                "must name the default inbox when hubspot.inbox_ids is set",
+            ));
+        }
         for (key, value) in [
             ("hubspot.client_id", self.client_id.as_deref()),
             (
@@ -564,6 +600,32 @@ fn digits(key: &'static str, value: Option<&str>) -> Result<(), ConfigError> {
 
 fn lenient_opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     crate::secret::lenient_string(d).map(Some)
+}
+
+/// A list of ids: `[1, "2"]` in TOML, or `"1,2"` (what an environment variable holds).
+fn lenient_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        Many(Vec<serde_json::Value>),
+        One(serde_json::Value),
+    }
+    let text = |v: serde_json::Value| match v {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let items: Vec<String> = match List::deserialize(d)? {
+        List::Many(values) => values.into_iter().filter_map(text).collect(),
+        List::One(value) => text(value)
+            .map(|s| s.split(',').map(str::to_string).collect())
+            .unwrap_or_default(),
+    };
+    Ok(items
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect())
 }
 
 #[cfg(test)]

@@ -153,6 +153,24 @@ impl Settings {
             .or_else(|| self.saved.read().wizard.inbox_id.clone())
     }
 
+    /// Every inbox handoff connects: the default first, then the others, once each. The
+    /// configuration's list wins over the wizard's, as a whole.
+    pub fn inbox_ids(&self) -> Vec<String> {
+        let others =
+            if self.config.hubspot.inbox_ids.is_empty() && self.config.hubspot.inbox_id.is_none() {
+                self.saved.read().wizard.inbox_ids.clone()
+            } else {
+                self.config.hubspot.inbox_ids.clone()
+            };
+        let mut all: Vec<String> = self.inbox_id().into_iter().collect();
+        for id in others {
+            if !all.contains(&id) {
+                all.push(id);
+            }
+        }
+        all
+    }
+
     pub fn app_credentials(&self) -> Option<AppCredentials> {
         let h = &self.config.hubspot;
         if let (Some(id), Some(secret)) = (&h.client_id, &h.client_secret) {

@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::events::EventLog;
 use crate::outbox::Outbox;
 use crate::relay::HubSpotJob;
+use crate::relay::availability::AgentAvailability;
 use crate::relay::{Content, HistoryLine, Speaker};
 use crate::settings::Settings;
 use crate::store::{
@@ -47,6 +48,7 @@ api_routes![
     (POST, "/sessions/{id}/messages", send_message),
     (POST, "/sessions/{id}/stop", stop_session),
     (GET, "/events", list_events),
+    (GET, "/availability", availability),
     (PUT, "/webhook", super::webhook::register),
     (GET, "/webhook", super::webhook::show),
     (DELETE, "/webhook", super::webhook::remove),
@@ -112,6 +114,8 @@ pub struct BotApi {
     pub settings: Arc<Settings>,
     pub hubspot_outbox: Arc<Outbox<HubSpotJob>>,
     pub events: Arc<EventLog>,
+    /// Whether agents are there; answered by the HubSpot adapter.
+    pub availability: Arc<dyn AgentAvailability>,
 }
 
 /// Proof that the request carried the bot's API key.
@@ -499,6 +503,26 @@ async fn stop_session(
     }
     state.store.flush().await?;
     Ok(HttpResponse::Accepted().json(json!({"sessionId": session.id, "status": session.status})))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AvailabilityQuery {
+    inbox_id: Option<String>,
+}
+
+/// `GET /api/v1/availability?inboxId=`: whether an agent is there to answer now, so the bot
+/// can choose between escalating and collecting an email. Never an error for what HubSpot
+/// cannot tell: then `available` is `null` with the reason.
+async fn availability(
+    _: BotAuth,
+    state: web::Data<BotApi>,
+    query: web::Query<AvailabilityQuery>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(inbox) = query.inbox_id.as_deref() {
+        validate::connected_inbox(inbox, &state.settings.inbox_ids())?;
+    }
+    Ok(HttpResponse::Ok().json(state.availability.check().await))
 }
 
 #[derive(Deserialize)]

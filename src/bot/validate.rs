@@ -183,6 +183,25 @@ fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
+/// An `inboxId` the bot named: it must be one handoff connected (422 otherwise, naming
+/// the ones it can use).
+pub fn connected_inbox(inbox: &str, connected: &[String]) -> Result<(), ApiError> {
+    if connected.iter().any(|c| c == inbox) {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        "unknown-inbox",
+        format!(
+            "inboxId `{inbox}` is not an inbox handoff is connected to (connected: {})",
+            if connected.is_empty() {
+                "none yet".to_string()
+            } else {
+                connected.join(", ")
+            }
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,8 +2,10 @@
 //! provisioning, and the outbox deliverer that publishes messages.
 
 pub mod api;
+pub mod availability;
 pub mod client;
 pub mod compose;
+pub mod crm;
 pub mod error;
 pub mod files;
 pub mod inbound;

@@ -4,6 +4,7 @@
 //! around it: they depend on this module (and on `outbox` and `store`), never on each
 //! other.
 
+pub mod availability;
 pub mod content;
 pub mod event;
 pub mod jobs;

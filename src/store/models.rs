@@ -46,6 +46,8 @@ pub struct WizardSettings {
     pub developer_api_key: Option<String>,
     pub inbox_id: Option<String>,
     pub inbox_name: Option<String>,
+    /// Every inbox connected besides the default (`inbox_id`), as the wizard saved them.
+    pub inbox_ids: Vec<String>,
     pub bot_api_key_sha256: Option<String>,
     pub bot_webhook_url: Option<String>,
     pub bot_webhook_secret: Option<String>,

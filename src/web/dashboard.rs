@@ -105,6 +105,9 @@ fn settings_rows(state: &AdminState) -> Vec<SettingRow> {
                 "hubspot.developer_api_key" => saved.developer_api_key.clone(),
                 "hubspot.refresh_token" => state.hubspot.portal_id().map(|_| String::from("set")),
                 "hubspot.inbox_id" => saved.inbox_id.clone(),
+                "hubspot.inbox_ids" => {
+                    Some(saved.inbox_ids.join(", ")).filter(|ids| !ids.is_empty())
+                }
                 "bot.api_key" => saved.bot_api_key_sha256.clone(),
                 "bot.webhook_url" => saved.bot_webhook_url.clone(),
                 "bot.webhook_secret" => saved.bot_webhook_secret.clone(),
