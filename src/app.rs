@@ -151,6 +151,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         provision: provision.clone(),
         store: store.clone(),
         settings: settings.clone(),
+        warnings: Arc::default(),
     });
     let state = web::Data::new(AppState {
         readiness: readiness.clone(),
@@ -369,16 +370,16 @@ async fn provision_loop(
     while !*shutdown.borrow() {
         // Read afresh every round: the wizard may have changed them.
         let webhook_url = state.settings.webhook_url();
-        let inbox = state.settings.inbox_id();
+        let inboxes = state.settings.inbox_ids();
         let startable = state.hubspot.can_provision();
-        let wait = match inbox {
-            Some(inbox) if startable => {
+        let wait = match inboxes.is_empty() {
+            false if startable => {
                 let provisioner = Provisioner {
                     hubspot: &state.hubspot,
                     store: &state.store,
                     state: &state.provision,
                     webhook_url: &webhook_url,
-                    inbox_id: &inbox,
+                    inbox_ids: &inboxes,
                     listing_backoff: policy.base_delay(1),
                 };
                 match provisioner.run().await {

@@ -110,16 +110,20 @@ async fn healthz(state: web::Data<Ops>) -> HttpResponse {
 
 async fn readyz(state: web::Data<Ops>) -> HttpResponse {
     let reasons = state.readiness.reasons();
+    let detail = |(c, m): &(&str, String)| json!({"code": c, "message": m});
+    // Warnings never make handoff unready; they are listed either way.
+    let warnings: Vec<_> = state.readiness.warnings().iter().map(detail).collect();
     if reasons.is_empty() {
-        return HttpResponse::Ok().json(json!({"ready": true}));
+        let mut body = json!({"ready": true});
+        if !warnings.is_empty() {
+            body["warnings"] = json!(warnings);
+        }
+        return HttpResponse::Ok().json(body);
     }
     let codes: Vec<&str> = reasons.iter().map(|(c, _)| *c).collect();
-    let details: Vec<_> = reasons
-        .iter()
-        .map(|(c, m)| json!({"code": c, "message": m}))
-        .collect();
+    let details: Vec<_> = reasons.iter().map(detail).collect();
     HttpResponse::ServiceUnavailable()
-        .json(json!({"ready": false, "reasons": codes, "details": details}))
+        .json(json!({"ready": false, "reasons": codes, "details": details, "warnings": warnings}))
 }
 
 /// `GET /metrics`; with `metrics.token` set, only for `Authorization: Bearer <token>`.

@@ -178,6 +178,9 @@ pub fn session_json(s: &Session) -> Value {
         ("closedAt", s.closed_at.map(|t| json!(rfc3339(t)))),
         ("closedBy", s.closed_by.map(|b| json!(b))),
         ("externalId", s.external_id.as_ref().map(|e| json!(e))),
+        ("inboxId", s.inbox_id.as_ref().map(|i| json!(i))),
+        ("priority", s.priority.map(|p| json!(p))),
+        ("ticketId", s.ticket_id.as_ref().map(|t| json!(t))),
         (
             "error",
             s.failure
@@ -220,6 +223,7 @@ struct SessionBody {
     message_history: Vec<HistoryItem>,
     external_id: Option<String>,
     inbox_id: Option<Value>,
+    priority: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -310,6 +314,16 @@ fn check_session(
         Some(Value::Number(n)) => Some(n.to_string()),
         Some(_) => return Err(ApiError::bad_request("inboxId must be a string")),
     };
+    let priority = match body.priority {
+        None | Some(Value::Null) => None,
+        Some(Value::String(p)) => Some(crate::relay::Priority::parse(&p).ok_or_else(|| {
+            ApiError::invalid(
+                "invalid-priority",
+                format!("priority `{p}` is not one of low, medium, high, urgent"),
+            )
+        })?),
+        Some(_) => return Err(ApiError::bad_request("priority must be a string")),
+    };
     let session = NewSession {
         user_id: String::new(),
         idempotency_key: validate::client_id("Idempotency-Key", idempotency_key)?,
@@ -317,6 +331,8 @@ fn check_session(
         title: validate::optional_text("title", body.title, 500)?,
         description: validate::optional_text("description", body.description, 10_000)?,
         history: history(body.message_history)?,
+        inbox_id: inbox.clone(),
+        priority,
     };
     // A `user` is checked even when `userId` wins, so nothing invalid is ever accepted.
     let user = body.user.map(validate::user).transpose()?;
@@ -373,14 +389,16 @@ async fn create_session(
         .transpose()
         .map_err(|_| ApiError::bad_request("Idempotency-Key must be text"))?;
     let checked = check_session(body, idempotency_key)?;
-    if let Some(inbox) = checked.inbox
-        && state.settings.inbox_id().as_deref() != Some(inbox.as_str())
-    {
-        return Err(ApiError::invalid(
-            "unknown-inbox",
-            format!("inbox `{inbox}` is not the inbox handoff is connected to"),
-        ));
-    }
+    // The session remembers its inbox; one that names none gets the default now, so a
+    // later change of the default does not move it.
+    let connected = state.settings.inbox_ids();
+    let inbox = match checked.inbox {
+        Some(inbox) => {
+            validate::connected_inbox(&inbox, &connected)?;
+            Some(inbox)
+        }
+        None => connected.first().cloned(),
+    };
     let user_id = match checked.user {
         UserRef::Id(id) => {
             if state.store.user(&id)?.is_none() {
@@ -392,6 +410,7 @@ async fn create_session(
     };
     let new = NewSession {
         user_id,
+        inbox_id: inbox,
         ..checked.session
     };
     let session = match state.store.create_session(&new, Utc::now())? {

@@ -188,6 +188,10 @@ mod tests {
             closed_by: None,
             closed_reason: None,
             failure: None,
+            inbox_id: None,
+            priority: None,
+            contact_id: None,
+            ticket_id: None,
         };
         (session, user)
     }

@@ -1,7 +1,7 @@
 //! Makes HubSpot ready with no clicks in its developer UI: the custom channel, a channel
-//! account on the inbox, and the app's webhook target and subscriptions. Every step checks
-//! before it creates, so running it again (or after a restart) changes nothing, and there
-//! is never a second channel.
+//! account on each configured inbox, and the app's webhook target and subscriptions. Every
+//! step checks before it creates, so running it again (or after a restart) changes
+//! nothing, and there is never a second channel or a second account on an inbox.
 
 use super::api::{Channel, ChannelAccount};
 use super::client::HubSpot;
@@ -12,12 +12,34 @@ use parking_lot::RwLock;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// What handoff publishes through.
+/// A channel account handoff publishes through, and the inbox it is on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxAccount {
+    pub inbox_id: String,
+    pub account_id: String,
+    /// A Help Desk (every conversation becomes a ticket) rather than a plain inbox.
+    pub help_desk: bool,
+}
+
+/// What handoff publishes through: the channel and an account per inbox, the default's
+/// (`account_id`, `inbox_id`) first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Provisioned {
     pub channel_id: String,
     pub account_id: String,
     pub inbox_id: String,
+    pub accounts: Vec<InboxAccount>,
+}
+
+impl Provisioned {
+    /// The account on `inbox`, if handoff connected one.
+    pub fn account_on(&self, inbox: &str) -> Option<&InboxAccount> {
+        self.accounts.iter().find(|a| a.inbox_id == inbox)
+    }
+
+    pub fn is_ours(&self, account_id: &str) -> bool {
+        self.accounts.iter().any(|a| a.account_id == account_id)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -124,7 +146,8 @@ pub struct Provisioner<'a> {
     pub store: &'a Store,
     pub state: &'a ProvisionState,
     pub webhook_url: &'a str,
-    pub inbox_id: &'a str,
+    /// The inboxes to connect, the default first.
+    pub inbox_ids: &'a [String],
     /// Pauses between list calls while a new channel is not listed yet.
     pub listing_backoff: Duration,
 }
@@ -140,19 +163,41 @@ impl Provisioner<'_> {
         self.state.set(ProvisionStatus::Running("custom-channel"));
         let channel = self.ensure_channel().await?;
         self.state.set(ProvisionStatus::Running("channel-account"));
-        let account = self.ensure_account(&channel.id).await?;
+        let help_desks = self.help_desks().await?;
+        let listed = self
+            .hubspot
+            .list_channel_accounts(&channel.id)
+            .await
+            .map_err(at("channel-account"))?;
+        let mut accounts = Vec::with_capacity(self.inbox_ids.len());
+        for inbox in self.inbox_ids {
+            let account = self.ensure_account(&channel.id, inbox, &listed).await?;
+            accounts.push(InboxAccount {
+                inbox_id: inbox.clone(),
+                account_id: account.id,
+                help_desk: help_desks.contains(inbox),
+            });
+        }
+        let Some(default) = accounts.first().cloned() else {
+            return Err(ProvisionError {
+                step: "channel-account",
+                error: "no inbox is configured".into(),
+            });
+        };
         self.state.set(ProvisionStatus::Running("app-webhooks"));
         self.ensure_app_webhooks().await?;
         self.store.flush().await.map_err(store_step("store"))?;
         let done = Provisioned {
             channel_id: channel.id,
-            account_id: account.id,
-            inbox_id: self.inbox_id.to_string(),
+            account_id: default.account_id,
+            inbox_id: default.inbox_id,
+            accounts,
         };
         tracing::info!(
             channel = done.channel_id,
             account = done.account_id,
             inbox = done.inbox_id,
+            inboxes = done.accounts.len(),
             "HubSpot provisioned"
         );
         self.state.set(ProvisionStatus::Ready(done.clone()));
@@ -263,17 +308,31 @@ impl Provisioner<'_> {
         tracing::warn!(channel = id, "the new channel is not listed yet; going on");
     }
 
-    async fn ensure_account(&self, channel_id: &str) -> Result<ChannelAccount, ProvisionError> {
-        let step = "channel-account";
-        let listed = self
+    /// The configured inboxes that are Help Desks (their conversations become tickets).
+    async fn help_desks(&self) -> Result<Vec<String>, ProvisionError> {
+        let inboxes = self
             .hubspot
-            .list_channel_accounts(channel_id)
+            .list_inboxes()
             .await
-            .map_err(at(step))?;
-        let usable = |a: &&ChannelAccount| !a.archived && a.inbox_id == self.inbox_id;
+            .map_err(at("channel-account"))?;
+        Ok(inboxes
+            .into_iter()
+            .filter(|i| i.kind.eq_ignore_ascii_case("HELP_DESK"))
+            .map(|i| i.id)
+            .collect())
+    }
+
+    async fn ensure_account(
+        &self,
+        channel_id: &str,
+        inbox_id: &str,
+        listed: &[ChannelAccount],
+    ) -> Result<ChannelAccount, ProvisionError> {
+        let step = "channel-account";
+        let usable = |a: &&ChannelAccount| !a.archived && a.inbox_id == inbox_id;
         let stored = self
             .store
-            .channel_account(self.inbox_id)
+            .channel_account(inbox_id)
             .map_err(store_step(step))?
             .filter(|r| r.channel_id == channel_id);
         let account = match stored
@@ -292,10 +351,10 @@ impl Provisioner<'_> {
             Some(a) => a.clone(),
             None => {
                 let body = json!({
-                    "inboxId": self.inbox_id,
+                    "inboxId": inbox_id,
                     "name": "handoff",
                     "authorized": true,
-                    "deliveryIdentifier": {"type": "CHANNEL_SPECIFIC_OPAQUE_ID", "value": format!("handoff-{}", self.inbox_id)}
+                    "deliveryIdentifier": {"type": "CHANNEL_SPECIFIC_OPAQUE_ID", "value": format!("handoff-{inbox_id}")}
                 });
                 let created = self
                     .hubspot
@@ -304,7 +363,7 @@ impl Provisioner<'_> {
                     .map_err(at(step))?;
                 tracing::info!(
                     account = created.id,
-                    inbox = self.inbox_id,
+                    inbox = inbox_id,
                     "channel account created"
                 );
                 created
@@ -314,7 +373,7 @@ impl Provisioner<'_> {
             .set_channel_account(&ChannelAccountRecord {
                 id: account.id.clone(),
                 channel_id: channel_id.to_string(),
-                inbox_id: self.inbox_id.to_string(),
+                inbox_id: inbox_id.to_string(),
             })
             .map_err(store_step(step))?;
         Ok(account)

@@ -14,6 +14,33 @@ pub struct Readiness {
     pub provision: Arc<ProvisionState>,
     pub store: Store,
     pub settings: Arc<Settings>,
+    /// What works less than it could, without stopping anything (a missing optional
+    /// scope, a ticket that never appeared): shown on the dashboard and in `/readyz`.
+    pub warnings: Arc<Warnings>,
+}
+
+/// Warnings by code, the latest message each. In memory: a restart forgets them, and the
+/// next occurrence records them again.
+#[derive(Default)]
+pub struct Warnings(parking_lot::Mutex<std::collections::BTreeMap<&'static str, String>>);
+
+impl Warnings {
+    pub fn set(&self, code: &'static str, message: impl Into<String>) {
+        let message = message.into();
+        let mut all = self.0.lock();
+        if all.get(code) != Some(&message) {
+            tracing::warn!(code, message, "warning");
+            all.insert(code, message);
+        }
+    }
+
+    pub fn clear(&self, code: &'static str) {
+        self.0.lock().remove(code);
+    }
+
+    pub fn list(&self) -> Vec<(&'static str, String)> {
+        self.0.lock().iter().map(|(c, m)| (*c, m.clone())).collect()
+    }
 }
 
 impl Readiness {
@@ -68,5 +95,29 @@ impl Readiness {
 
     pub fn is_ready(&self) -> bool {
         self.reasons().is_empty()
+    }
+
+    /// What degrades without making handoff unready: recorded warnings, and channel
+    /// accounts other than the default's that HubSpot deleted (their sessions wait).
+    pub fn warnings(&self) -> Vec<(&'static str, String)> {
+        let mut warnings = self.warnings.list();
+        if let ProvisionStatus::Ready(p) = self.provision.status() {
+            for account in p.accounts.iter().skip(1) {
+                if self
+                    .store
+                    .account_purged(&account.account_id)
+                    .unwrap_or(false)
+                {
+                    warnings.push((
+                        "channel-account-purged",
+                        format!(
+                            "HubSpot deleted channel account {} on inbox {}; its sessions wait until it is connected again",
+                            account.account_id, account.inbox_id
+                        ),
+                    ));
+                }
+            }
+        }
+        warnings
     }
 }

@@ -245,7 +245,7 @@ fn account_event(state: &Ingress, kind: &str, account_id: &str) -> Result<(), Ap
     let ours = state
         .provision
         .ready()
-        .is_some_and(|p| p.account_id == account_id);
+        .is_some_and(|p| p.is_ours(account_id));
     if !ours {
         return Ok(());
     }

@@ -16,6 +16,6 @@ pub use event::{Event, EventKey, EventKind, HubSpotMessageRef, StoredEvent};
 pub use jobs::{AgentMessage, BotJob, FileRef, HubSpotEvent, HubSpotJob, InboundJob};
 pub use repo::StoreError;
 pub use session::{
-    Agent, ClosedBy, Happened, Session, SessionFailure, SessionStatus, Transition, User, apply,
-    integration_thread_id, session_of_integration_thread,
+    Agent, ClosedBy, Happened, Priority, Session, SessionFailure, SessionStatus, Transition, User,
+    apply, integration_thread_id, session_of_integration_thread,
 };

@@ -98,6 +98,51 @@ pub struct Session {
     #[serde(default)]
     pub closed_reason: Option<String>,
     pub failure: Option<SessionFailure>,
+    /// The inbox the session publishes into. Sessions from before inboxes could be chosen
+    /// have none and use the default inbox (schema 4 fills it in from the one account).
+    #[serde(default)]
+    pub inbox_id: Option<String>,
+    /// The ticket's priority the bot asked for (Help Desk inboxes).
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    /// The CRM contact the session was published for, found or created.
+    #[serde(default)]
+    pub contact_id: Option<String>,
+    /// The Help Desk ticket HubSpot made for the thread, once found.
+    #[serde(default)]
+    pub ticket_id: Option<String>,
+}
+
+/// A ticket priority, as the bot names it; HubSpot's `hs_ticket_priority` is the uppercase
+/// form (`URGENT` exists in portals that have it, see the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    Low,
+    Medium,
+    High,
+    Urgent,
+}
+
+impl Priority {
+    pub fn parse(value: &str) -> Option<Priority> {
+        match value {
+            "low" => Some(Priority::Low),
+            "medium" => Some(Priority::Medium),
+            "high" => Some(Priority::High),
+            "urgent" => Some(Priority::Urgent),
+            _ => None,
+        }
+    }
+
+    pub fn hubspot(self) -> &'static str {
+        match self {
+            Priority::Low => "LOW",
+            Priority::Medium => "MEDIUM",
+            Priority::High => "HIGH",
+            Priority::Urgent => "URGENT",
+        }
+    }
 }
 
 /// handoff's `integrationThreadId` for a session, and back: the thread id is derived from
@@ -288,6 +333,10 @@ mod tests {
             closed_by: None,
             closed_reason: None,
             failure: None,
+            inbox_id: None,
+            priority: None,
+            contact_id: None,
+            ticket_id: None,
         }
     }
 

@@ -165,6 +165,8 @@ mod tests {
             external_id: None,
             idempotency_key: None,
             history: vec![],
+            inbox_id: None,
+            priority: None,
         };
         let SessionOutcome::Created(session) = store.create_session(&new, old).unwrap() else {
             panic!("created")

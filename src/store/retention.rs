@@ -111,6 +111,8 @@ mod tests {
             external_id: None,
             idempotency_key: None,
             history: vec![],
+            inbox_id: None,
+            priority: None,
         };
         let SessionOutcome::Created(s) = store.create_session(&new, then).unwrap() else {
             panic!("created")

@@ -4,7 +4,7 @@
 
 use super::{Result, Session, SessionStatus, Store, StoreError, User, decode, encode};
 use crate::outbox::{ItemKey, OutboxItem, Queue};
-use crate::relay::{Content, Happened, HistoryLine, HubSpotJob, Transition};
+use crate::relay::{Content, Happened, HistoryLine, HubSpotJob, Priority, Transition};
 use chrono::{DateTime, Utc};
 use sled::Transactional;
 use sled::transaction::{
@@ -29,6 +29,8 @@ pub struct NewSession {
     pub external_id: Option<String>,
     pub idempotency_key: Option<String>,
     pub history: Vec<HistoryLine>,
+    pub inbox_id: Option<String>,
+    pub priority: Option<Priority>,
 }
 
 #[derive(Debug)]
@@ -196,6 +198,10 @@ impl Store {
                     closed_by: None,
                     closed_reason: None,
                     failure: None,
+                    inbox_id: new.inbox_id.clone(),
+                    priority: new.priority,
+                    contact_id: None,
+                    ticket_id: None,
                 };
                 sessions.insert(id.as_bytes(), encode(&session))?;
                 for key in &index_keys {
@@ -383,6 +389,8 @@ mod tests {
             external_id: ext.map(str::to_string),
             idempotency_key: None,
             history: vec![],
+            inbox_id: None,
+            priority: None,
         }
     }
 

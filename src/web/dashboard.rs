@@ -38,6 +38,7 @@ const SECRET_KEYS: &[&str] = &[
 struct DashboardPage {
     layout: Layout,
     reasons: Vec<(&'static str, String)>,
+    warnings: Vec<(&'static str, String)>,
     reconnect: bool,
     portal: Option<u64>,
     scopes: Vec<String>,
@@ -184,6 +185,7 @@ async fn dashboard(admin: Admin, state: web::Data<AdminState>) -> Result<HttpRes
     page(&DashboardPage {
         layout: Layout::plain("Dashboard", Some(&admin.csrf)).logged_in(),
         reasons: state.readiness.reasons(),
+        warnings: state.readiness.warnings(),
         reconnect: matches!(
             hubspot.problem(),
             Some(AuthProblem::ReauthorizationRequired(_))
