@@ -4,6 +4,30 @@ import hitl from './bp_modules/hitl'
 export const INTEGRATION_NAME = 'handoff'
 export const INTEGRATION_VERSION = '0.1.0'
 
+/** The priorities handoff's POST /api/v1/sessions accepts (HubSpot ticket priorities). */
+export const PRIORITIES = ['low', 'medium', 'high', 'urgent'] as const
+
+/** Output of the checkAvailability action: handoff's `Availability` as it answers it. */
+export const checkAvailabilityOutput = z.object({
+  available: z
+    .boolean()
+    .nullable()
+    .title('Available')
+    .describe('true: an agent can answer now; false: nobody can (away, off hours, out of office); null: handoff cannot tell'),
+  agentsAvailable: z
+    .number()
+    .int()
+    .min(0)
+    .nullable()
+    .title('Agents available')
+    .describe('How many agents can answer now (counted for the whole HubSpot portal); null when handoff cannot tell'),
+  reason: z
+    .string()
+    .optional()
+    .title('Reason')
+    .describe('Why handoff cannot tell (e.g. the HubSpot app lacks the crm.objects.users.read scope), or other detail'),
+})
+
 export default new IntegrationDefinition({
   name: INTEGRATION_NAME,
   version: INTEGRATION_VERSION,
@@ -33,7 +57,31 @@ export default new IntegrationDefinition({
           .optional()
           .title('Inbox ID')
           .describe('HubSpot inbox to open the conversation in; handoff uses its default inbox when empty'),
+        priority: z
+          .enum(PRIORITIES)
+          .optional()
+          .title('Priority')
+          .describe('Priority of the HubSpot ticket: low, medium, high or urgent; handoff uses its default when empty'),
       }),
+    },
+  },
+  actions: {
+    checkAvailability: {
+      title: 'Check agent availability',
+      description:
+        'Whether a HubSpot agent is there to answer now, so the flow can choose between escalating (Start HITL) and collecting an email. `available` is null when handoff cannot tell; `reason` then says why.',
+      input: {
+        schema: z.object({
+          inboxId: z
+            .string()
+            .optional()
+            .title('Inbox ID')
+            .describe('HubSpot inbox to ask about (one handoff is connected to); handoff uses its default inbox when empty'),
+        }),
+      },
+      output: {
+        schema: checkAvailabilityOutput,
+      },
     },
   },
   user: {

@@ -31,6 +31,7 @@ export type CreateSessionBody = {
   messageHistory?: HandoffHistoryItem[]
   externalId?: string
   inboxId?: string
+  priority?: 'low' | 'medium' | 'high' | 'urgent'
 }
 export type HandoffSession = {
   sessionId: string
@@ -40,6 +41,9 @@ export type HandoffSession = {
   hubspotThreadId?: string
   agent?: { id: string; name?: string; email?: string; avatarUrl?: string }
 }
+
+/** The answer of GET /api/v1/availability (schema `Availability`). */
+export type HandoffAvailability = { available: boolean | null; agentsAvailable: number | null; reason?: string }
 
 /** Why a call to handoff failed. `status` is set when handoff answered. */
 export class HandoffError extends Error {
@@ -52,6 +56,11 @@ export class HandoffError extends Error {
   ) {
     super(message)
     this.name = 'HandoffError'
+  }
+
+  /** A failure that may pass: handoff unreachable, too slow, or a 5xx. Retrying is safe. */
+  public get transient(): boolean {
+    return this.kind === 'network' || this.kind === 'timeout' || (this.status !== undefined && this.status >= 500)
   }
 }
 
@@ -215,6 +224,27 @@ export class HandoffClient {
       [200, 202, 204, 404, 409]
     )
     return r.status
+  }
+
+  /** Whether an agent can answer now; `inboxId` must be an inbox handoff is connected to (422 otherwise). */
+  public async getAvailability(inboxId?: string): Promise<HandoffAvailability> {
+    const query = inboxId === undefined ? '' : `?inboxId=${encodeURIComponent(inboxId)}`
+    const r = await this.request<HandoffAvailability>('GET', `/api/v1/availability${query}`, undefined, [200])
+    const b = HandoffClient._need(
+      r,
+      'GET /api/v1/availability',
+      (b) =>
+        typeof b === 'object' &&
+        b !== null &&
+        (b.available === null || typeof b.available === 'boolean') &&
+        (b.agentsAvailable === null || (Number.isInteger(b.agentsAvailable) && b.agentsAvailable >= 0)) &&
+        (b.reason === undefined || typeof b.reason === 'string')
+    )
+    return {
+      available: b.available,
+      agentsAvailable: b.agentsAvailable,
+      ...(typeof b.reason === 'string' ? { reason: b.reason } : {}),
+    }
   }
 
   public async getSession(sessionId: string): Promise<HandoffSession> {

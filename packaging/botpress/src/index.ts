@@ -33,6 +33,9 @@ function asRuntimeError(thrown: unknown, doing: string): sdk.RuntimeError {
     if (thrown.status === 401) {
       return new RuntimeError(`${doing}: handoff refused the API key (401); copy the key again from handoff's setup wizard (Bot step)`)
     }
+    if (thrown.transient) {
+      return new RuntimeError(`${doing}: ${thrown.message}; this is temporary, retrying the action is safe`)
+    }
     return new RuntimeError(`${doing}: ${thrown.message}`)
   }
   if (isApiError(thrown)) return new RuntimeError(`${doing}: Botpress API error: ${thrown.message}`)
@@ -189,6 +192,7 @@ const integration = new sdk.Integration<TIntegration>({
           messageHistory: historyToHandoff(input.messageHistory),
           externalId: conversation.id,
           inboxId: input.hitlSession?.inboxId || undefined,
+          priority: input.hitlSession?.priority || undefined,
         }))
       } catch (thrown) {
         throw asRuntimeError(thrown, 'could not open the handoff session')
@@ -216,6 +220,28 @@ const integration = new sdk.Integration<TIntegration>({
         throw asRuntimeError(thrown, `could not stop handoff session ${sessionId}`)
       }
       return {}
+    },
+
+    checkAvailability: async ({ ctx, input, logger }) => {
+      const handoff = handoffFor(ctx.configuration)
+      const inboxId = input.inboxId?.trim() || undefined
+      const inbox = inboxId === undefined ? "handoff's default inbox" : `inbox ${inboxId}`
+      try {
+        const answer = await handoff.getAvailability(inboxId)
+        logger.info(
+          `availability for ${inbox}: ${answer.available === null ? 'unknown' : answer.available ? 'available' : 'away'}` +
+            (answer.agentsAvailable === null ? '' : `, ${answer.agentsAvailable} agent(s)`) +
+            (answer.reason ? ` (${answer.reason})` : '')
+        )
+        return answer
+      } catch (thrown) {
+        if (thrown instanceof HandoffError && thrown.status === 422) {
+          throw new RuntimeError(
+            `could not check agent availability for ${inbox}: ${thrown.handoffMessage ?? thrown.message}`
+          )
+        }
+        throw asRuntimeError(thrown, `could not check agent availability for ${inbox}`)
+      }
     },
   },
 

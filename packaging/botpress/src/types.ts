@@ -8,9 +8,15 @@ export type Configuration = {
   apiKey: string
 }
 
+export type Priority = 'low' | 'medium' | 'high' | 'urgent'
+
 export type SessionEntity = {
   inboxId?: string
+  priority?: Priority
 }
+
+export type CheckAvailabilityInput = { inboxId?: string }
+export type CheckAvailabilityOutput = { available: boolean | null; agentsAvailable: number | null; reason?: string }
 
 type Text = { text: string }
 type Markdown = { markdown: string }
@@ -85,6 +91,10 @@ export type TIntegration = sdk.DefaultIntegration<{
     stopHitl: {
       input: { conversationId: string }
       output: {}
+    }
+    checkAvailability: {
+      input: CheckAvailabilityInput
+      output: CheckAvailabilityOutput
     }
   }
   channels: {

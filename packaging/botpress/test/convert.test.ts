@@ -94,6 +94,39 @@ describe('history conversion', () => {
     const r = schema.safeParse({ userId: 'u', title: 't', messageHistory: fullHistory, hitlSession: { inboxId: '123' } })
     expect(r.success).toBe(true)
   })
+
+  it('the hitlSession entity takes an optional inboxId and priority (low|medium|high|urgent)', () => {
+    const schema = (definition.entities as any).session.schema
+    for (const ok of [{}, { inboxId: '42' }, { priority: 'low' }, { inboxId: '42', priority: 'urgent' }]) {
+      expect(schema.safeParse(ok).success, JSON.stringify(ok)).toBe(true)
+    }
+    expect(schema.safeParse({ priority: 'critical' }).success).toBe(false)
+    expect(schema.safeParse({ priority: 'HIGH' }).success).toBe(false)
+  })
+})
+
+describe('checkAvailability schemas', () => {
+  const { input, output } = (definition.actions as any).checkAvailability
+  it('is declared next to the hitl actions', () => {
+    expect(Object.keys(definition.actions ?? {}).sort()).toEqual(['checkAvailability', 'createUser', 'startHitl', 'stopHitl'])
+  })
+  it('input: an optional inboxId', () => {
+    expect(input.schema.safeParse({}).success).toBe(true)
+    expect(input.schema.safeParse({ inboxId: '42' }).success).toBe(true)
+    expect(input.schema.safeParse({ inboxId: 42 }).success).toBe(false)
+  })
+  it('output: available boolean|null, agentsAvailable integer >= 0|null, reason optional', () => {
+    for (const ok of [
+      { available: true, agentsAvailable: 2 },
+      { available: false, agentsAvailable: 0 },
+      { available: null, agentsAvailable: null, reason: 'no scope' },
+    ]) {
+      expect(output.schema.safeParse(ok).success, JSON.stringify(ok)).toBe(true)
+    }
+    for (const bad of [{ available: true }, { available: 'yes', agentsAvailable: 1 }, { available: true, agentsAvailable: -1 }]) {
+      expect(output.schema.safeParse(bad).success, JSON.stringify(bad)).toBe(false)
+    }
+  })
 })
 
 describe('channel messages', () => {

@@ -63,6 +63,12 @@ it('registers, opens a session, relays a message both ways and records everythin
   const conversationId = s.body.body.output.conversationId
   expect(conversationId).toMatch(/^conv_/)
 
+  const avail = await control('POST', '/_control/operation', {
+    operation: 'action_triggered',
+    body: { type: 'checkAvailability', input: { inboxId: '42' } },
+  })
+  expect(avail.body).toMatchObject({ status: 200, body: { output: { available: true, agentsAvailable: 2 } } })
+
   const m = await control('POST', '/_control/message', {
     conversationId,
     type: 'text',

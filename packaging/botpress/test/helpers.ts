@@ -1,7 +1,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto'
 import http from 'node:http'
 
-export type Recorded = { method: string; path: string; headers: http.IncomingHttpHeaders; body: any }
+export type Recorded = { method: string; path: string; query: Record<string, string>; headers: http.IncomingHttpHeaders; body: any }
 export type Reply = { status: number; body?: unknown }
 
 /** A tiny fake of handoff's bot API. `override` answers a "METHOD /path" before the default behaviour. */
@@ -11,6 +11,9 @@ export async function startFakeHandoff(apiKey = 'hk_test_key') {
   const users = new Map<string, string>()
   const overrides = new Map<string, (r: Recorded) => Reply>()
   let webhook: { url: string | null; secret?: string } = { url: null }
+  // GET /api/v1/availability: what handoff answers, and the inboxes it is connected to
+  let availability: Record<string, unknown> = { available: true, agentsAvailable: 2 }
+  const inboxIds = new Set(['42'])
   let n = 0
 
   const server = http.createServer((req, res) => {
@@ -19,7 +22,13 @@ export async function startFakeHandoff(apiKey = 'hk_test_key') {
     req.on('end', () => {
       const raw = Buffer.concat(chunks).toString('utf8')
       const url = new URL(req.url ?? '/', 'http://x')
-      const rec: Recorded = { method: req.method ?? 'GET', path: url.pathname, headers: req.headers, body: raw ? JSON.parse(raw) : undefined }
+      const rec: Recorded = {
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        headers: req.headers,
+        body: raw ? JSON.parse(raw) : undefined,
+      }
       requests.push(rec)
       const reply = (status: number, body?: unknown) => {
         if (body === undefined) res.writeHead(status).end()
@@ -42,6 +51,13 @@ export async function startFakeHandoff(apiKey = 'hk_test_key') {
       if (key === 'DELETE /api/v1/webhook') {
         webhook = { url: null }
         return reply(204)
+      }
+      if (key === 'GET /api/v1/availability') {
+        const inbox = rec.query.inboxId
+        if (inbox !== undefined && !inboxIds.has(inbox)) {
+          return err(422, 'unknown-inbox', `inboxId \`${inbox}\` is not an inbox handoff is connected to (connected: ${[...inboxIds].join(', ')})`)
+        }
+        return reply(200, availability)
       }
       if (key === 'POST /api/v1/users') {
         const ident = rec.body.email ?? rec.body.phone ?? rec.body.externalId
@@ -88,6 +104,13 @@ export async function startFakeHandoff(apiKey = 'hk_test_key') {
     requests,
     sessions,
     overrides,
+    inboxIds,
+    get availability() {
+      return availability
+    },
+    set availability(a) {
+      availability = a
+    },
     get webhook() {
       return webhook
     },

@@ -1,6 +1,7 @@
 // Calls the BUNDLED integration (.botpress/dist/index.cjs) through its own handler(req),
 // against the fake Runtime API of test/e2e/fake-runtime.mjs and a fake handoff.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { checkAvailabilityOutput } from '../integration.definition'
 import { startHarness, type Harness } from './e2e/fake-runtime.mjs'
 import { parse, signed, startFakeHandoff, webhookReq } from './helpers'
 
@@ -132,7 +133,7 @@ describe('actions', () => {
       userId: u.body.output.userId,
       title: 'Billing',
       description: 'needs help',
-      hitlSession: { inboxId: '42' },
+      hitlSession: { inboxId: '42', priority: 'high' },
       messageHistory: [
         { source: { type: 'user', userId: u.body.output.userId }, type: 'text', payload: { text: 'hi' } },
         { source: { type: 'bot' }, type: 'choice', payload: { text: 'Pick', options: [{ label: 'A', value: 'a' }] } },
@@ -151,6 +152,7 @@ describe('actions', () => {
       title: 'Billing',
       description: 'needs help',
       inboxId: '42',
+      priority: 'high',
       externalId: first.body.output.conversationId,
       messageHistory: [
         { source: { type: 'user' }, type: 'text', payload: { text: 'hi' } },
@@ -178,6 +180,89 @@ describe('actions', () => {
     const again = await action('stopHitl', { conversationId })
     expect(again.status).toBe(200)
     expect(again.body.output).toEqual({})
+  })
+})
+
+describe('checkAvailability', () => {
+  const reset = () => {
+    handoff.overrides.delete('GET /api/v1/availability')
+    handoff.availability = { available: true, agentsAvailable: 2 }
+  }
+  beforeEach(reset)
+  afterAll(reset)
+  const lastAvailability = () => handoff.requests.filter((x) => x.path === '/api/v1/availability').at(-1)!
+
+  it('available: the answer as handoff gives it, asked with the bot API key', async () => {
+    const r = await action('checkAvailability', { inboxId: '42' })
+    expect(r.status, JSON.stringify(r.body)).toBe(200)
+    expect(r.body.output).toEqual({ available: true, agentsAvailable: 2 })
+    expect(checkAvailabilityOutput.safeParse(r.body.output).success).toBe(true)
+    expect(lastAvailability()).toMatchObject({ method: 'GET', query: { inboxId: '42' } })
+    expect(lastAvailability().headers.authorization).toBe(`Bearer ${handoff.apiKey}`)
+  })
+
+  it('away: available false; no inboxId (or an empty one) asks for handoff’s default inbox', async () => {
+    handoff.availability = { available: false, agentsAvailable: 0 }
+    for (const input of [{}, { inboxId: '' }, { inboxId: '  ' }]) {
+      const r = await action('checkAvailability', input)
+      expect(r.status).toBe(200)
+      expect(r.body.output).toEqual({ available: false, agentsAvailable: 0 })
+      expect(lastAvailability().query).toEqual({})
+    }
+  })
+
+  it('cannot tell: null with the reason, not an error', async () => {
+    const reason = 'the HubSpot app lacks the crm.objects.users.read scope; reconnect HubSpot in the setup wizard'
+    handoff.availability = { available: null, agentsAvailable: null, reason }
+    const r = await action('checkAvailability', {})
+    expect(r.status).toBe(200)
+    expect(r.body.output).toEqual({ available: null, agentsAvailable: null, reason })
+    expect(checkAvailabilityOutput.safeParse(r.body.output).success).toBe(true)
+  })
+
+  it('an inbox handoff is not connected to (422): a RuntimeError with handoff’s message', async () => {
+    const r = await action('checkAvailability', { inboxId: '7' })
+    expect(r.status).toBe(400)
+    expect(r.body).toMatchObject({ type: 'Runtime' })
+    expect(r.body.message).toBe(
+      'could not check agent availability for inbox 7: inboxId `7` is not an inbox handoff is connected to (connected: 42)'
+    )
+  })
+
+  it('a 5xx or an unreachable handoff: an error that says a retry is safe', async () => {
+    handoff.overrides.set('GET /api/v1/availability', () => ({ status: 503, body: { error: { code: 'unavailable', message: 'starting' } } }))
+    const r = await action('checkAvailability', {})
+    expect(r.status).toBe(400)
+    expect(r.body.message).toBe(
+      "could not check agent availability for handoff's default inbox: handoff answered 503 to GET /api/v1/availability: starting; this is temporary, retrying the action is safe"
+    )
+    h.setConfiguration({ handoffUrl: 'http://127.0.0.1:9', apiKey: handoff.apiKey })
+    try {
+      const down = await action('checkAvailability', { inboxId: '42' })
+      expect(down.status).toBe(400)
+      expect(down.body.message).toMatch(/^could not check agent availability for inbox 42: cannot reach handoff at http:\/\/127\.0\.0\.1:9 .*retrying the action is safe$/)
+      expect(JSON.stringify(down.body)).not.toContain(handoff.apiKey)
+    } finally {
+      h.setConfiguration({ handoffUrl: handoff.url, apiKey: handoff.apiKey })
+    }
+  })
+
+  it('a refused API key is named like in the other actions', async () => {
+    h.setConfiguration({ handoffUrl: handoff.url, apiKey: 'wrong' })
+    try {
+      const r = await action('checkAvailability', {})
+      expect(r.status).toBe(400)
+      expect(r.body.message).toMatch(/handoff refused the API key \(401\)/)
+      expect(JSON.stringify(r.body)).not.toContain('wrong')
+    } finally {
+      h.setConfiguration({ handoffUrl: handoff.url, apiKey: handoff.apiKey })
+    }
+  })
+
+  it('costs no Runtime API call', async () => {
+    h.resetCalls()
+    await action('checkAvailability', {})
+    expect(callCount()).toBe(0)
   })
 })
 

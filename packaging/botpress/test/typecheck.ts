@@ -1,6 +1,17 @@
 // Compile-time checks only (run by `npm run check`): the hand-written typings reject
 // undeclared tags, states and events. Never executed.
-import type { Client } from '../src/types'
+import type { z } from '@botpress/sdk'
+import type { checkAvailabilityOutput as outputSchema, default as definition } from '../integration.definition'
+import type { CheckAvailabilityInput, CheckAvailabilityOutput, Client, SessionEntity } from '../src/types'
+
+// The hand-written typings say exactly what the definition's schemas say (the SDK widens an
+// action's output schema to ZuiObjectSchema, so the output is checked on its exported schema).
+type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false
+type Actions = NonNullable<(typeof definition)['actions']>
+type Entities = NonNullable<(typeof definition)['entities']>
+export const checkAvailabilityInput: Equals<z.infer<Actions['checkAvailability']['input']['schema']>, CheckAvailabilityInput> = true
+export const checkAvailabilityOutput: Equals<z.infer<typeof outputSchema>, CheckAvailabilityOutput> = true
+export const sessionEntity: Equals<z.infer<Entities['session']['schema']>, SessionEntity> = true
 
 export async function typecheck(client: Client) {
   await client.getOrCreateUser({ name: 'a', tags: { agentId: 'x' }, discriminateByTags: ['agentId'] })
