@@ -280,14 +280,37 @@ struct InboxChoice {
     id: String,
     name: String,
     kind: &'static str,
+    /// The default inbox.
     chosen: bool,
+    /// Connected besides the default.
+    also: bool,
 }
 
-#[derive(Deserialize)]
+/// The inbox form: `inbox_id` (the default, one) and `inbox_ids` (any number of others), as
+/// the pairs the browser sent, since a field may repeat.
 struct InboxForm {
     csrf: String,
-    #[serde(default)]
-    inbox_id: String,
+    default: String,
+    others: Vec<String>,
+}
+
+impl InboxForm {
+    fn of(pairs: Vec<(String, String)>) -> InboxForm {
+        let mut form = InboxForm {
+            csrf: String::new(),
+            default: String::new(),
+            others: Vec::new(),
+        };
+        for (key, value) in pairs {
+            match key.as_str() {
+                "csrf" => form.csrf = value,
+                "inbox_id" => form.default = value,
+                "inbox_ids" if !form.others.contains(&value) => form.others.push(value),
+                _ => {}
+            }
+        }
+        form
+    }
 }
 
 async fn inbox_choices(state: &AdminState) -> Result<Vec<InboxChoice>, String> {
@@ -297,6 +320,7 @@ async fn inbox_choices(state: &AdminState) -> Result<Vec<InboxChoice>, String> {
         ));
     }
     let current = state.settings.inbox_id();
+    let connected = state.settings.inbox_ids();
     let listed = state
         .hubspot
         .list_inboxes()
@@ -307,6 +331,7 @@ async fn inbox_choices(state: &AdminState) -> Result<Vec<InboxChoice>, String> {
         .filter(|i| !i.archived)
         .map(|i| InboxChoice {
             chosen: current.as_deref() == Some(i.id.as_str()),
+            also: current.as_deref() != Some(i.id.as_str()) && connected.contains(&i.id),
             kind: if i.kind == "HELP_DESK" {
                 "Help Desk"
             } else {
@@ -335,21 +360,26 @@ async fn inbox_page(admin: Admin, state: web::Data<AdminState>) -> Result<HttpRe
 async fn save_inbox(
     admin: Admin,
     state: web::Data<AdminState>,
-    form: web::Form<InboxForm>,
+    form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
+    let form = InboxForm::of(form.into_inner());
     admin.check_csrf(&form.csrf)?;
     if state.settings.locked("hubspot.inbox_id").is_some() {
         return Ok(see_other(Step::Provision.path()));
     }
     let listed = inbox_choices(&state).await;
-    let chosen = listed
-        .as_ref()
-        .ok()
-        .and_then(|list| list.iter().find(|i| i.id == form.inbox_id));
-    let Some(chosen) = chosen else {
+    let find = |id: &str| {
+        listed
+            .as_ref()
+            .ok()
+            .and_then(|list| list.iter().find(|i| i.id == id))
+    };
+    let chosen = find(&form.default);
+    let others_listed = form.others.iter().all(|id| find(id).is_some());
+    let (Some(chosen), true) = (chosen, others_listed) else {
         let error = match &listed {
             Err(e) => e.clone(),
-            Ok(_) => "Choose one of the listed inboxes.".into(),
+            Ok(_) => "Choose a default among the listed inboxes; connect only listed ones.".into(),
         };
         return page_with(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -363,11 +393,13 @@ async fn save_inbox(
         );
     };
     let (id, name) = (chosen.id.clone(), chosen.name.clone());
+    let others: Vec<String> = form.others.into_iter().filter(|o| *o != id).collect();
     state
         .settings
         .update(|s| {
             s.inbox_id = Some(id);
             s.inbox_name = Some(name);
+            s.inbox_ids = others;
         })
         .await?;
     state.provision.recheck.notify_one();
