@@ -27,6 +27,24 @@ pub const REQUIRED_SCOPES: &[&str] = &[
     "files",
 ];
 
+/// Scopes handoff asks for as optional (`optional_scope`): each enables a feature, and
+/// without it that feature is off and says why; nothing else stops. Tick them in the app
+/// as optional scopes.
+pub const OPTIONAL_SCOPES: &[(&str, &str)] = &[
+    (
+        "tickets",
+        "Help Desk tickets filled from the session (subject, content, priority, contact); without it the ticket stays as HubSpot made it, with a dashboard warning",
+    ),
+    (
+        "crm.objects.users.read",
+        "agent availability (GET /api/v1/availability); without it the answer is available: null with the reason",
+    ),
+    (
+        "crm.objects.contacts.write",
+        "a CRM contact created for a user HubSpot does not know; without it such sessions have no contact",
+    ),
+];
+
 pub use crate::settings::AppCredentials;
 
 /// Why HubSpot calls cannot be made, for `/readyz` and the dashboard.

@@ -6,7 +6,7 @@ use super::AdminState;
 use super::auth::{self, Admin, OAuthRefused};
 use super::{Layout, Step, page, page_with, see_other};
 use crate::error::ApiError;
-use crate::hubspot::oauth::{AuthProblem, REQUIRED_SCOPES};
+use crate::hubspot::oauth::{AuthProblem, OPTIONAL_SCOPES, REQUIRED_SCOPES};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -100,6 +100,14 @@ fn authorize_url(state: &AdminState, oauth_state: &str) -> Result<String, ApiErr
         .append_pair("client_id", &credentials.client_id)
         .append_pair("redirect_uri", &state.settings.redirect_url())
         .append_pair("scope", &REQUIRED_SCOPES.join(" "))
+        .append_pair(
+            "optional_scope",
+            &OPTIONAL_SCOPES
+                .iter()
+                .map(|(scope, _)| *scope)
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
         .append_pair("state", oauth_state);
     // HubSpot documents the scope list as space-separated, encoded `%20`; every other `+`
     // the encoder wrote is already `%2B`.

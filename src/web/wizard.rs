@@ -6,7 +6,7 @@ use super::AdminState;
 use super::auth::{Admin, random_token};
 use super::{CsrfForm, Field, Layout, Step, page, page_with, see_other};
 use crate::error::ApiError;
-use crate::hubspot::oauth::REQUIRED_SCOPES;
+use crate::hubspot::oauth::{OPTIONAL_SCOPES, REQUIRED_SCOPES};
 use crate::hubspot::provision::ProvisionStatus;
 use crate::settings::api_key_digest;
 use actix_web::http::StatusCode;
@@ -124,6 +124,7 @@ struct AppPage {
     redirect_url: String,
     webhook_url: String,
     scopes: &'static [&'static str],
+    optional_scopes: &'static [(&'static str, &'static str)],
     error: Option<String>,
 }
 
@@ -183,6 +184,7 @@ fn app_page_for(
         redirect_url: state.settings.redirect_url(),
         webhook_url: state.settings.webhook_url(),
         scopes: REQUIRED_SCOPES,
+        optional_scopes: OPTIONAL_SCOPES,
         error,
     }
 }
