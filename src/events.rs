@@ -3,40 +3,37 @@
 
 use crate::outbox::worker::now_ms;
 use crate::outbox::{Outbox, OutboxItem};
+use crate::relay::repo::EventRepo;
 use crate::relay::{
     BotJob, Event, Happened, HubSpotJob, HubSpotMessageRef, Session, StoreError, StoredEvent,
 };
 use crate::settings::Settings;
-use crate::store::Store;
 use chrono::Utc;
-use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
 pub struct EventLog {
-    store: Store,
+    repo: Arc<dyn EventRepo>,
     bot_outbox: Arc<Outbox<BotJob>>,
     /// Whether the bot has a webhook is asked per event: the wizard can set one at any time.
     settings: Arc<Settings>,
     hubspot_outbox: Arc<Outbox<HubSpotJob>>,
-    append_lock: Mutex<()>,
     latest: watch::Sender<u64>,
 }
 
 impl EventLog {
     pub fn new(
-        store: Store,
+        repo: Arc<dyn EventRepo>,
         settings: Arc<Settings>,
         bot_outbox: Arc<Outbox<BotJob>>,
         hubspot_outbox: Arc<Outbox<HubSpotJob>>,
     ) -> Self {
         EventLog {
-            store,
+            repo,
             bot_outbox,
             settings,
             hubspot_outbox,
-            append_lock: Mutex::new(()),
             latest: watch::Sender::new(0),
         }
     }
@@ -54,37 +51,51 @@ impl EventLog {
         let external_id = session.external_id.clone();
         let Happened { kind, data, key } = happened;
         let kind = kind.as_str();
-        let _order = self.append_lock.lock();
-        let stored = self.store.append_event(key.as_str(), |seq| StoredEvent {
-            seq,
-            event: Event {
-                id: key.event_id(),
-                kind: kind.to_string(),
-                session_id: session_id.to_string(),
-                external_id,
-                created_at: Utc::now(),
-                data,
-            },
-            hubspot_message: hubspot_message.clone(),
-            key: key.clone(),
-        })?;
+        let build_key = key.clone();
+        let status_of = hubspot_message.clone();
+        let stored = self.repo.append(
+            &key,
+            Box::new(move |seq| StoredEvent {
+                seq,
+                event: Event {
+                    id: build_key.event_id(),
+                    kind: kind.to_string(),
+                    session_id: session_id.to_string(),
+                    external_id,
+                    created_at: Utc::now(),
+                    data,
+                },
+                hubspot_message,
+                key: build_key,
+            }),
+            // Under the repo's append lock, before the key is marked.
+            Box::new(
+                |stored| match (self.settings.has_bot_webhook(), status_of) {
+                    (true, _) => self
+                        .bot_outbox
+                        .enqueue(&OutboxItem::new(
+                            session_id,
+                            BotJob::DeliverEvent { seq: stored.seq },
+                            now_ms(),
+                        ))
+                        .map(|_| ()),
+                    // No webhook: the event is delivered once it is readable by long-poll.
+                    (false, Some(m)) => self.report_message_status(session_id, &m, "SENT", None),
+                    (false, None) => Ok(()),
+                },
+            ),
+        )?;
         let Some(stored) = stored else {
             return Ok(None);
         };
-        match (self.settings.has_bot_webhook(), hubspot_message) {
-            (true, _) => {
-                self.bot_outbox.enqueue(&OutboxItem::new(
-                    session_id,
-                    BotJob::DeliverEvent { seq: stored.seq },
-                    now_ms(),
-                ))?;
+        // Appends can finish out of order; the watch only moves forward.
+        self.latest.send_if_modified(|latest| {
+            let newer = stored.seq > *latest;
+            if newer {
+                *latest = stored.seq;
             }
-            // No webhook: the event is delivered once it is readable by long-poll.
-            (false, Some(m)) => self.report_message_status(session_id, &m, "SENT", None)?,
-            (false, None) => {}
-        }
-        self.store.mark_event_key(key.as_str(), stored.seq)?;
-        self.latest.send_replace(stored.seq);
+            newer
+        });
         tracing::info!(
             session = session_id,
             event = stored.event.id,
@@ -121,11 +132,11 @@ impl EventLog {
         wait: Duration,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let mut changes = self.latest.subscribe();
-        let events = self.store.events_after(after, limit)?;
+        let events = self.repo.events_after(after, limit)?;
         if !events.is_empty() || wait.is_zero() {
             return Ok(events);
         }
         let _ = tokio::time::timeout(wait, changes.wait_for(|latest| *latest > after)).await;
-        self.store.events_after(after, limit)
+        self.repo.events_after(after, limit)
     }
 }

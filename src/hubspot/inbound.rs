@@ -7,11 +7,11 @@ use crate::events::EventLog;
 use crate::hubspot::files::{FileLinks, rewrite_inline_images};
 use crate::outbox::OutboxItem;
 use crate::outbox::worker::{Deliver, Outcome};
+use crate::relay::repo::SessionRepo;
 use crate::relay::{
     Agent, AgentMessage, EventKey, EventKind, Happened, HubSpotEvent, HubSpotMessageRef,
     InboundJob, StoreError, Transition,
 };
-use crate::store::Store;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -180,7 +180,7 @@ pub fn queued_event(job: &InboundJob) -> (&EventKey, HubSpotEvent) {
 /// Turns stored HubSpot events into bot events, in order per session.
 pub struct InboundProcessor {
     pub hubspot: Arc<HubSpot>,
-    pub store: Store,
+    pub store: Arc<dyn SessionRepo>,
     pub events: Arc<EventLog>,
     links: Arc<FileLinks>,
     actors: Mutex<HashMap<String, (Agent, Instant)>>,
@@ -208,7 +208,7 @@ impl Deliver<InboundJob> for InboundProcessor {
 impl InboundProcessor {
     pub fn new(
         hubspot: Arc<HubSpot>,
-        store: Store,
+        store: Arc<dyn SessionRepo>,
         events: Arc<EventLog>,
         links: Arc<FileLinks>,
     ) -> Self {

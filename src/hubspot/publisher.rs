@@ -10,11 +10,12 @@ use crate::events::EventLog;
 use crate::media::{FetchError, Kind};
 use crate::outbox::OutboxItem;
 use crate::outbox::worker::{Deliver, Outcome};
+use crate::relay::records::UploadedFile;
+use crate::relay::repo::SessionRepo;
 use crate::relay::{
     Content, HistoryLine, HubSpotJob, Session, SessionStatus, StoreError, Transition, User,
     integration_thread_id,
 };
-use crate::store::Store;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +31,8 @@ pub struct Publisher {
     pub hubspot: Arc<HubSpot>,
     /// Downloads the media of bot messages before they are uploaded to HubSpot.
     pub media: crate::media::Fetcher,
-    pub store: Store,
+    /// Sessions, users and the upload records.
+    pub store: Arc<dyn SessionRepo>,
     pub provision: Arc<ProvisionState>,
     /// Asked before claiming work, the same answer `/readyz` gives.
     pub readiness: Arc<super::readiness::Readiness>,
@@ -373,7 +375,7 @@ impl Publisher {
             &session.id,
             run.message_id,
             index,
-            &crate::store::UploadedFile {
+            &UploadedFile {
                 file_id: file_id.clone(),
                 name: name.clone(),
             },

@@ -7,6 +7,7 @@
 pub mod content;
 pub mod event;
 pub mod jobs;
+pub mod records;
 pub mod repo;
 pub mod session;
 
