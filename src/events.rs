@@ -140,3 +140,158 @@ impl EventLog {
         self.repo.events_after(after, limit)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory_store::{MemoryStore, Relay};
+    use crate::relay::records::WizardSettings;
+    use crate::relay::repo::SettingsRepo;
+    use crate::relay::{EventKey, EventKind, SessionStatus};
+    use std::sync::atomic::Ordering;
+
+    fn with_webhook() -> Relay {
+        let store = MemoryStore::default();
+        store
+            .set_wizard_settings(&WizardSettings {
+                bot_webhook_url: Some("https://bot.example.com/hook".into()),
+                bot_webhook_secret: Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        Relay::new(crate::config::Config::default(), store)
+    }
+
+    fn message(id: &str) -> (Happened, HubSpotMessageRef) {
+        let happened = Happened {
+            kind: EventKind::Message,
+            data: serde_json::json!({"text": "hi"}),
+            key: EventKey::agent_message(id),
+        };
+        let reference = HubSpotMessageRef {
+            channel_id: "ch1".into(),
+            message_id: id.into(),
+        };
+        (happened, reference)
+    }
+
+    #[tokio::test]
+    async fn an_event_is_appended_once_per_key_and_queued_for_the_webhook_once() {
+        let relay = with_webhook();
+        let session = relay.session(SessionStatus::Assigned);
+        let (happened, reference) = message("m1");
+        let first = relay
+            .events
+            .append(&session, happened.clone(), Some(reference.clone()))
+            .unwrap()
+            .expect("appended");
+        assert_eq!(first.id, happened.key.event_id());
+        assert_eq!(first.external_id.as_deref(), Some("bot-conversation-1"));
+        let again = relay.events.append(&session, happened, Some(reference));
+        assert!(again.unwrap().is_none(), "the same key appends once");
+        let stored = relay.store.events();
+        assert_eq!(stored.len(), 1);
+        let jobs: Vec<_> = relay
+            .store
+            .items::<BotJob>()
+            .into_iter()
+            .map(|i| (i.lane, i.job))
+            .collect();
+        assert_eq!(
+            jobs,
+            [(
+                session.id.clone(),
+                BotJob::DeliverEvent { seq: stored[0].seq }
+            )]
+        );
+        // With a webhook the bot's answer decides the message's status, not the append.
+        assert!(relay.store.items::<HubSpotJob>().is_empty());
+    }
+
+    #[tokio::test]
+    async fn without_a_webhook_an_agent_message_is_reported_sent() {
+        let relay = Relay::new(crate::config::Config::default(), MemoryStore::default());
+        let session = relay.session(SessionStatus::Assigned);
+        let (happened, reference) = message("m1");
+        relay
+            .events
+            .append(&session, happened, Some(reference))
+            .unwrap()
+            .unwrap();
+        assert!(relay.store.items::<BotJob>().is_empty());
+        let jobs: Vec<_> = relay
+            .store
+            .items::<HubSpotJob>()
+            .into_iter()
+            .map(|i| i.job)
+            .collect();
+        assert_eq!(
+            jobs,
+            [HubSpotJob::MessageStatus {
+                channel_id: "ch1".into(),
+                message_id: "m1".into(),
+                status: "SENT".into(),
+                error: None,
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_is_marked_only_once_the_delivery_is_queued() {
+        let relay = with_webhook();
+        let session = relay.session(SessionStatus::Assigned);
+        let (happened, _) = message("m1");
+        relay.store.fail_pushes.store(true, Ordering::Relaxed);
+        assert!(
+            relay
+                .events
+                .append(&session, happened.clone(), None)
+                .is_err()
+        );
+        relay.store.fail_pushes.store(false, Ordering::Relaxed);
+        let retried = relay.events.append(&session, happened.clone(), None);
+        assert!(retried.unwrap().is_some(), "the failed append left no mark");
+        assert!(
+            relay
+                .events
+                .append(&session, happened, None)
+                .unwrap()
+                .is_none()
+        );
+        let stored = relay.store.events();
+        assert_eq!(stored.len(), 2, "the retry appended it again");
+        assert_eq!(stored[0].event.id, stored[1].event.id, "under the same id");
+        let jobs: Vec<_> = relay.store.items::<BotJob>();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].job, BotJob::DeliverEvent { seq: stored[1].seq });
+    }
+
+    #[tokio::test]
+    async fn a_long_poll_wakes_when_an_event_arrives() {
+        let relay = Relay::new(crate::config::Config::default(), MemoryStore::default());
+        let session = relay.session(SessionStatus::Open);
+        let events = relay.events.clone();
+        let started = std::time::Instant::now();
+        let poll = tokio::spawn(async move { events.read(0, 10, Duration::from_secs(20)).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (happened, _) = message("m1");
+        relay.events.append(&session, happened, None).unwrap();
+        let read = tokio::time::timeout(Duration::from_secs(5), poll)
+            .await
+            .expect("woken by the append, not by the timeout")
+            .unwrap()
+            .unwrap();
+        assert_eq!(read.len(), 1);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // A cursor past the newest event reads nothing and does not wait without `wait`.
+        let seq = read[0].seq;
+        assert!(
+            relay
+                .events
+                .read(seq, 10, Duration::ZERO)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
