@@ -15,7 +15,8 @@ fn main() {
         public_url: Some("https://handoff.example.com".into()),
         ..Default::default()
     };
-    let settings = Arc::new(handoff::settings::Settings::load(Arc::new(config), store).unwrap());
+    let settings =
+        Arc::new(handoff::settings::Settings::load(Arc::new(config), Arc::new(store)).unwrap());
     let links = FileLinks::new(vec![7; 32], settings);
     for n in [1_000, 2_000, 4_000] {
         let html: String = (0..n)

@@ -117,24 +117,25 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
     let config = Arc::new(config);
     let store = Store::open(&config.data_dir, config.store.cache_capacity_mb)?;
     let http = http_client(config.hubspot.timeout);
-    let settings = Arc::new(Settings::load(config.clone(), store.clone())?);
+    // The sled store behind every seam (`relay::repo`).
+    let repo = Arc::new(store.clone());
+    let settings = Arc::new(Settings::load(config.clone(), repo.clone())?);
     let hubspot = Arc::new(HubSpot::new(
         http,
         &config.hubspot.api_base,
         config.hubspot.rate_limit_per_10s,
-        store.clone(),
+        repo.clone(),
         settings.clone(),
     )?);
     if let Some(token) = &config.hubspot.refresh_token {
         hubspot.tokens.adopt_configured_token(token)?;
     }
     let provision = Arc::new(ProvisionState::default());
-    let repo = Arc::new(store.clone());
     let hubspot_outbox = Arc::new(Outbox::recover(repo.clone())?);
     let inbound_outbox = Arc::new(Outbox::recover(repo.clone())?);
-    let bot_outbox = Arc::new(Outbox::recover(repo)?);
+    let bot_outbox = Arc::new(Outbox::recover(repo.clone())?);
     let events = Arc::new(EventLog::new(
-        store.clone(),
+        repo.clone(),
         settings.clone(),
         bot_outbox.clone(),
         hubspot_outbox.clone(),
@@ -149,7 +150,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
     let readiness = Arc::new(Readiness {
         hubspot: hubspot.clone(),
         provision: provision.clone(),
-        store: store.clone(),
+        store: repo.clone(),
         settings: settings.clone(),
         warnings: Arc::default(),
     });
@@ -219,7 +220,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         readiness: readiness.clone(),
         hubspot: hubspot.clone(),
         media: crate::media::Fetcher::new(&config, crate::hubspot::provision::MAX_FILE_BYTES),
-        store: store.clone(),
+        store: repo.clone(),
         provision: provision.clone(),
         events: events.clone(),
         // Room left in the lease for an upload under way and the publish.
@@ -229,7 +230,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
     });
     let processor = Arc::new(InboundProcessor::new(
         hubspot.clone(),
-        store.clone(),
+        repo,
         events.clone(),
         file_links,
     ));

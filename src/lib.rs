@@ -16,6 +16,8 @@ pub mod http_client;
 pub mod hubspot;
 pub mod local_client;
 pub mod media;
+#[cfg(test)]
+mod memory_store;
 pub mod metrics;
 pub mod net;
 pub mod ops;

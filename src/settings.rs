@@ -3,8 +3,10 @@
 //! wizard change takes effect at once and survives restarts.
 
 use crate::config::Config;
+use crate::relay::StoreError;
+use crate::relay::records::WizardSettings;
+use crate::relay::repo::SettingsRepo;
 use crate::secret::{Secret, constant_time_eq};
-use crate::store::{Store, StoreError, WizardSettings};
 use parking_lot::RwLock;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -34,7 +36,7 @@ pub struct BotWebhook {
 
 pub struct Settings {
     config: Arc<Config>,
-    store: Store,
+    store: Arc<dyn SettingsRepo>,
     saved: RwLock<Saved>,
     /// Woken when the wizard saves other HubSpot app credentials (provisioning looks
     /// again; other changes ask for that themselves).
@@ -81,7 +83,7 @@ pub fn api_key_digest(key: &str) -> String {
 }
 
 impl Settings {
-    pub fn load(config: Arc<Config>, store: Store) -> Result<Settings, StoreError> {
+    pub fn load(config: Arc<Config>, store: Arc<dyn SettingsRepo>) -> Result<Settings, StoreError> {
         let saved = Saved::new(&config, store.wizard_settings()?);
         Ok(Settings {
             config,
@@ -227,11 +229,15 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
 
     fn settings(config: Config) -> (tempfile::TempDir, Settings) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 8).unwrap();
-        (dir, Settings::load(Arc::new(config), store).unwrap())
+        (
+            dir,
+            Settings::load(Arc::new(config), Arc::new(store)).unwrap(),
+        )
     }
 
     #[tokio::test]
@@ -253,7 +259,7 @@ mod tests {
         assert_eq!(s.check_bot_key("generated-key-0123456780"), Some(false));
         drop(s);
         let store = Store::open(dir.path(), 8).unwrap();
-        let reopened = Settings::load(Arc::new(config), store).unwrap();
+        let reopened = Settings::load(Arc::new(config), Arc::new(store)).unwrap();
         assert_eq!(reopened.saved().inbox_id.as_deref(), Some("7"));
         assert_eq!(reopened.public_base(), "https://wizard.example.com");
     }

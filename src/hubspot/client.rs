@@ -155,7 +155,7 @@ impl HubSpot {
         http: reqwest::Client,
         api_base: &str,
         rate_limit_per_10s: u32,
-        store: crate::store::Store,
+        store: Arc<dyn crate::relay::repo::SettingsRepo>,
         settings: Arc<Settings>,
     ) -> Result<Self, crate::store::StoreError> {
         let api_base = api_base.trim_end_matches('/').to_string();

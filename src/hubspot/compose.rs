@@ -158,7 +158,6 @@ pub fn display_name(user: &User) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SessionStatus;
     use chrono::Utc;
 
     fn fixtures(now: chrono::DateTime<Utc>) -> (Session, User) {
@@ -173,25 +172,9 @@ mod tests {
             updated_at: now,
         };
         let session = Session {
-            id: "ses_1".into(),
-            user_id: user.id.clone(),
-            status: SessionStatus::Pending,
             title: Some("Refund".into()),
             description: Some("Order 42".into()),
-            external_id: None,
-            idempotency_key: None,
-            hubspot_thread_id: None,
-            channel_account_id: None,
-            agent: None,
-            created_at: now,
-            closed_at: None,
-            closed_by: None,
-            closed_reason: None,
-            failure: None,
-            inbox_id: None,
-            priority: None,
-            contact_id: None,
-            ticket_id: None,
+            ..Session::pending("ses_1".into(), user.id.clone(), now)
         };
         (session, user)
     }

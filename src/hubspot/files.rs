@@ -402,7 +402,7 @@ mod tests {
             public_url: Some("https://h.example.com".into()),
             ..Default::default()
         };
-        let settings = Arc::new(Settings::load(Arc::new(config), store).unwrap());
+        let settings = Arc::new(Settings::load(Arc::new(config), Arc::new(store)).unwrap());
         (dir, FileLinks::new(vec![7; 32], settings))
     }
 

@@ -7,11 +7,11 @@ use crate::events::EventLog;
 use crate::hubspot::files::{FileLinks, rewrite_inline_images};
 use crate::outbox::OutboxItem;
 use crate::outbox::worker::{Deliver, Outcome};
+use crate::relay::repo::SessionRepo;
 use crate::relay::{
     Agent, AgentMessage, EventKey, EventKind, Happened, HubSpotEvent, HubSpotMessageRef,
     InboundJob, StoreError, Transition,
 };
-use crate::store::Store;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -180,7 +180,7 @@ pub fn queued_event(job: &InboundJob) -> (&EventKey, HubSpotEvent) {
 /// Turns stored HubSpot events into bot events, in order per session.
 pub struct InboundProcessor {
     pub hubspot: Arc<HubSpot>,
-    pub store: Store,
+    pub store: Arc<dyn SessionRepo>,
     pub events: Arc<EventLog>,
     links: Arc<FileLinks>,
     actors: Mutex<HashMap<String, (Agent, Instant)>>,
@@ -208,7 +208,7 @@ impl Deliver<InboundJob> for InboundProcessor {
 impl InboundProcessor {
     pub fn new(
         hubspot: Arc<HubSpot>,
-        store: Store,
+        store: Arc<dyn SessionRepo>,
         events: Arc<EventLog>,
         links: Arc<FileLinks>,
     ) -> Self {
@@ -450,6 +450,194 @@ mod tests {
             parse_channel_event(&json!([1])),
             HubSpotEvent::Ignored(_)
         ));
+    }
+
+    use crate::memory_store::{MemoryStore, Relay};
+    use crate::relay::{ClosedBy, HubSpotJob, SessionStatus};
+
+    /// A processor over a memory store; HubSpot is not connected, so agents are looked up
+    /// in vain and named as the webhook named them.
+    fn processor() -> (Relay, InboundProcessor) {
+        let relay = Relay::new(crate::config::Config::default(), MemoryStore::default());
+        let links = Arc::new(FileLinks::new(vec![7; 32], relay.settings.clone()));
+        let processor = InboundProcessor::new(
+            relay.hubspot.clone(),
+            relay.store.clone(),
+            relay.events.clone(),
+            links,
+        );
+        (relay, processor)
+    }
+
+    async fn deliver(p: &InboundProcessor, session: &str, key: &str, event: HubSpotEvent) {
+        let job = InboundJob::HubSpotEvent {
+            key: EventKey::from(key.to_string()),
+            event,
+        };
+        let outcome = p.deliver(&OutboxItem::new(session, job, 0)).await;
+        assert_eq!(outcome, Outcome::Delivered);
+    }
+
+    fn agent_message(session: &str, id: &str) -> HubSpotEvent {
+        HubSpotEvent::AgentMessage(AgentMessage {
+            message_id: id.into(),
+            channel_id: "ch1".into(),
+            thread_id: Some("9001".into()),
+            integration_thread_ids: vec![crate::relay::integration_thread_id(session)],
+            actor_id: Some("A-5".into()),
+            agent_name: Some("Sam".into()),
+            text: "How can I help?".into(),
+            rich_text: None,
+            files: vec![],
+        })
+    }
+
+    #[tokio::test]
+    async fn an_agent_message_is_one_event_and_its_redelivery_none() {
+        let (relay, p) = processor();
+        let session = relay.session(SessionStatus::Assigned);
+        let key = EventKey::agent_message("m1");
+        for _ in 0..2 {
+            deliver(
+                &p,
+                &session.id,
+                key.as_str(),
+                agent_message(&session.id, "m1"),
+            )
+            .await;
+        }
+        let events = relay.store.events();
+        assert_eq!(events.len(), 1, "one event for one message");
+        let event = &events[0].event;
+        assert_eq!(event.kind, "session.message");
+        assert_eq!(event.id, key.event_id());
+        assert_eq!(event.session_id, session.id);
+        assert_eq!(event.external_id.as_deref(), Some("bot-conversation-1"));
+        assert_eq!(event.data["text"], "How can I help?");
+        assert_eq!(event.data["agent"]["id"], "A-5");
+        assert_eq!(event.data["agent"]["name"], "Sam");
+        // No bot webhook: the message counts as delivered to the bot, and HubSpot is told
+        // so once.
+        let statuses: Vec<_> = relay.store.items::<HubSpotJob>();
+        assert_eq!(
+            statuses.iter().map(|i| &i.job).collect::<Vec<_>>(),
+            [&HubSpotJob::MessageStatus {
+                channel_id: "ch1".into(),
+                message_id: "m1".into(),
+                status: "SENT".into(),
+                error: None,
+            }]
+        );
+        assert!(relay.store.items::<crate::relay::BotJob>().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_assignment_sets_the_agent_and_tells_the_bot_once() {
+        let (relay, p) = processor();
+        let session = relay.session(SessionStatus::Open);
+        let assigned = HubSpotEvent::Assigned {
+            thread_id: "9001".into(),
+            actor: Some("A-5".into()),
+        };
+        for _ in 0..2 {
+            deliver(&p, &session.id, "app:assign-1", assigned.clone()).await;
+        }
+        let now = relay.store.session(&session.id).unwrap().unwrap();
+        assert_eq!(now.status, SessionStatus::Assigned);
+        assert_eq!(now.agent.as_ref().map(|a| a.id.as_str()), Some("A-5"));
+        let events = relay.store.events();
+        assert_eq!(
+            relay.event_kinds(),
+            [(
+                "session.assigned".to_string(),
+                EventKey::from("app:assign-1".to_string()).event_id()
+            )]
+        );
+        assert_eq!(events[0].event.data["agent"]["id"], "A-5");
+
+        // Unassigned: open again, and the bot is not told.
+        let unassigned = HubSpotEvent::Assigned {
+            thread_id: "9001".into(),
+            actor: None,
+        };
+        deliver(&p, &session.id, "app:assign-2", unassigned).await;
+        let now = relay.store.session(&session.id).unwrap().unwrap();
+        assert_eq!(now.status, SessionStatus::Open);
+        assert!(now.agent.is_none());
+        assert_eq!(relay.store.events().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_close_is_one_closed_event_and_the_echo_of_a_bot_stop_none() {
+        let (relay, p) = processor();
+        let status = |s: &str| HubSpotEvent::Status {
+            thread_id: "9001".into(),
+            status: s.into(),
+        };
+        let session = relay.session(SessionStatus::Assigned);
+        deliver(&p, &session.id, "app:close-1", status("CLOSED")).await;
+        // A second close (another event, so another key) changes nothing.
+        deliver(&p, &session.id, "app:close-2", status("ARCHIVED")).await;
+        let now = relay.store.session(&session.id).unwrap().unwrap();
+        assert_eq!(now.status, SessionStatus::Closed);
+        assert_eq!(now.closed_by, Some(ClosedBy::Agent));
+        let events = relay.store.events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event.kind, "session.closed");
+        assert_eq!(events[0].event.data["by"], "agent");
+        assert_eq!(events[0].key, EventKey::closed(&session.id));
+
+        // The bot stopped this one (its `session.closed` came from the bot API); HubSpot's
+        // echo of the close gives the bot nothing.
+        let stopped = relay.session(SessionStatus::Open);
+        let stop = Transition::StoppedByBot {
+            reason: None,
+            at: chrono::Utc::now(),
+        };
+        let (stopped, _) = relay
+            .store
+            .apply_transition(&stopped.id, &stop)
+            .unwrap()
+            .unwrap();
+        deliver(&p, &stopped.id, "app:close-3", status("CLOSED")).await;
+        assert_eq!(relay.store.session(&stopped.id).unwrap().unwrap(), stopped);
+        assert_eq!(relay.store.events().len(), 1, "no event for the echo");
+
+        // Other statuses, and events of sessions that are gone, change nothing.
+        let open = relay.session(SessionStatus::Open);
+        deliver(&p, &open.id, "app:open", status("OPEN")).await;
+        deliver(&p, "ses_gone", "app:gone", status("CLOSED")).await;
+        deliver(&p, "ses_gone", "msg:m9", agent_message("ses_gone", "m9")).await;
+        assert_eq!(relay.store.session(&open.id).unwrap().unwrap(), open);
+        assert_eq!(relay.store.events().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_is_retried_and_the_retry_tells_the_bot() {
+        let (relay, p) = processor();
+        let session = relay.session(SessionStatus::Assigned);
+        let key = EventKey::agent_message("m1");
+        let job = InboundJob::HubSpotEvent {
+            key: key.clone(),
+            event: agent_message(&session.id, "m1"),
+        };
+        let item = OutboxItem::new(&session.id, job, 0);
+        relay
+            .store
+            .fail_pushes
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(matches!(p.deliver(&item).await, Outcome::Retry { .. }));
+        relay
+            .store
+            .fail_pushes
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(p.deliver(&item).await, Outcome::Delivered);
+        assert_eq!(p.deliver(&item).await, Outcome::Delivered);
+        // The retry appended the event again under the same id and queued what the failed
+        // attempt could not; the delivery after it did nothing.
+        let ids: Vec<_> = relay.event_kinds().into_iter().map(|(_, id)| id).collect();
+        assert_eq!(ids, [key.event_id(), key.event_id()]);
+        assert_eq!(relay.store.items::<HubSpotJob>().len(), 1);
     }
 
     #[test]

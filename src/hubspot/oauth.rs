@@ -4,9 +4,10 @@
 //! "reauthorization required" until a new refresh token arrives; queued work waits.
 
 use super::error::HubSpotError;
+use crate::relay::records::OAuthState;
+use crate::relay::repo::SettingsRepo;
 use crate::secret::Secret;
 use crate::settings::Settings;
-use crate::store::{OAuthState, Store};
 use parking_lot::{Mutex, RwLock};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -133,7 +134,7 @@ async fn post_token(
 pub struct TokenManager {
     http: reqwest::Client,
     token_url: String,
-    store: Store,
+    store: Arc<dyn SettingsRepo>,
     /// Owns the app credentials: read when needed, never copied.
     settings: Arc<Settings>,
     cache: tokio::sync::Mutex<Option<AccessToken>>,
@@ -195,7 +196,7 @@ impl TokenManager {
     pub fn new(
         http: reqwest::Client,
         api_base: &str,
-        store: Store,
+        store: Arc<dyn SettingsRepo>,
         settings: Arc<Settings>,
     ) -> Result<Self, crate::store::StoreError> {
         let stored = Stored::of(store.oauth_state()?.as_ref());

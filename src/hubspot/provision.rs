@@ -6,7 +6,8 @@
 use super::api::{Channel, ChannelAccount};
 use super::client::HubSpot;
 use super::error::HubSpotError;
-use crate::store::{ChannelAccountRecord, ChannelRecord, Store};
+use crate::relay::records::{ChannelAccountRecord, ChannelRecord};
+use crate::relay::repo::SettingsRepo;
 use chrono::Utc;
 use parking_lot::RwLock;
 use serde_json::{Value, json};
@@ -143,7 +144,7 @@ fn store_step(step: &'static str) -> impl Fn(crate::store::StoreError) -> Provis
 
 pub struct Provisioner<'a> {
     pub hubspot: &'a HubSpot,
-    pub store: &'a Store,
+    pub store: &'a dyn SettingsRepo,
     pub state: &'a ProvisionState,
     pub webhook_url: &'a str,
     /// The inboxes to connect, the default first.

@@ -10,11 +10,12 @@ use crate::events::EventLog;
 use crate::media::{FetchError, Kind};
 use crate::outbox::OutboxItem;
 use crate::outbox::worker::{Deliver, Outcome};
+use crate::relay::records::UploadedFile;
+use crate::relay::repo::SessionRepo;
 use crate::relay::{
     Content, HistoryLine, HubSpotJob, Session, SessionStatus, StoreError, Transition, User,
     integration_thread_id,
 };
-use crate::store::Store;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +31,8 @@ pub struct Publisher {
     pub hubspot: Arc<HubSpot>,
     /// Downloads the media of bot messages before they are uploaded to HubSpot.
     pub media: crate::media::Fetcher,
-    pub store: Store,
+    /// Sessions, users and the upload records.
+    pub store: Arc<dyn SessionRepo>,
     pub provision: Arc<ProvisionState>,
     /// Asked before claiming work, the same answer `/readyz` gives.
     pub readiness: Arc<super::readiness::Readiness>,
@@ -373,7 +375,7 @@ impl Publisher {
             &session.id,
             run.message_id,
             index,
-            &crate::store::UploadedFile {
+            &UploadedFile {
                 file_id: file_id.clone(),
                 name: name.clone(),
             },
@@ -445,14 +447,310 @@ pub fn national_number(e164: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::hubspot::provision::ProvisionStatus;
+    use crate::memory_store::{MemoryStore, Relay};
+    use crate::relay::records::{OAuthState, UploadedFile};
+    use crate::relay::repo::SettingsRepo;
+    use crate::relay::{SessionFailure, StoredEvent};
+    use actix_web::{HttpRequest, HttpResponse, web};
+    use parking_lot::Mutex;
+
+    /// What the HubSpot stand-in was asked: method, path and JSON body.
+    type Calls = Arc<Mutex<Vec<(String, String, Value)>>>;
+
+    /// A HubSpot that answers the calls a publisher makes: the token endpoint, the contact
+    /// search (contact 77), a publish (thread 9001) and a thread update. It records every
+    /// call; anything else is a 404.
+    async fn hubspot() -> (String, Calls) {
+        let calls: Calls = Arc::default();
+        let seen = calls.clone();
+        let answer = move |req: HttpRequest, body: web::Bytes| {
+            let seen = seen.clone();
+            async move {
+                let path = req.path().to_string();
+                let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                seen.lock()
+                    .push((req.method().to_string(), path.clone(), json));
+                let method = req.method().as_str();
+                let answer = match (method, path.as_str()) {
+                    ("POST", "/oauth/v1/token") => {
+                        json!({"access_token": "at", "expires_in": 1800, "refresh_token": "rt"})
+                    }
+                    ("POST", "/crm/v3/objects/contacts/search") => {
+                        json!({"results": [{"id": "77"}]})
+                    }
+                    ("POST", p) if p.starts_with("/conversations/v3/custom-channels/") => {
+                        json!({"id": "hs-msg-1", "conversationsThreadId": 9001})
+                    }
+                    ("PATCH", p) if p.starts_with("/conversations/v3/conversations/threads/") => {
+                        json!({})
+                    }
+                    _ => return HttpResponse::NotFound().json(json!({"message": "no"})),
+                };
+                HttpResponse::Ok().json(answer)
+            }
+        };
+        let server = actix_web::HttpServer::new(move || {
+            actix_web::App::new().default_service(web::to(answer.clone()))
+        })
+        .workers(1)
+        .disable_signals()
+        .bind(("127.0.0.1", 0))
+        .unwrap();
+        let addr = server.addrs()[0];
+        tokio::spawn(server.run());
+        (format!("http://{addr}"), calls)
+    }
+
+    /// A publisher over a memory store. With `api_base`, HubSpot is connected there (app
+    /// credentials and a refresh token); without, nothing answers.
+    fn publisher(api_base: Option<&str>) -> (Relay, Publisher) {
+        let mut config = crate::config::Config::default();
+        let store = MemoryStore::default();
+        if let Some(base) = api_base {
+            config.hubspot.api_base = base.to_string();
+            config.hubspot.client_id = Some("client".into());
+            config.hubspot.client_secret = Some(crate::secret::Secret::new("secret"));
+            store
+                .set_oauth_state(&OAuthState {
+                    refresh_token: "rt".into(),
+                    hub_id: Some(1),
+                    scopes: vec![],
+                    reauthorization_required: false,
+                    config_fingerprint: None,
+                })
+                .unwrap();
+        } else {
+            config.hubspot.api_base = "http://127.0.0.1:9".into();
+        }
+        let relay = Relay::new(config.clone(), store);
+        let provision = Arc::new(ProvisionState::default());
+        let publisher = Publisher {
+            hubspot: relay.hubspot.clone(),
+            media: crate::media::Fetcher::new(&config, super::super::provision::MAX_FILE_BYTES),
+            store: relay.store.clone(),
+            readiness: Arc::new(super::super::readiness::Readiness {
+                hubspot: relay.hubspot.clone(),
+                provision: provision.clone(),
+                store: relay.store.clone(),
+                settings: relay.settings.clone(),
+                warnings: Arc::default(),
+            }),
+            provision,
+            events: relay.events.clone(),
+            media_budget: Duration::from_secs(10),
+        };
+        (relay, publisher)
+    }
+
+    fn provisioned(p: &Publisher) {
+        p.provision.set(ProvisionStatus::Ready(Provisioned {
+            channel_id: "ch1".into(),
+            account_id: "acc1".into(),
+            inbox_id: "in1".into(),
+            accounts: vec![super::super::provision::InboxAccount {
+                inbox_id: "in1".into(),
+                account_id: "acc1".into(),
+                help_desk: false,
+            }],
+        }));
+    }
+
+    fn start() -> HubSpotJob {
+        HubSpotJob::StartSession {
+            message_id: "start".into(),
+            history: vec![],
+        }
+    }
+
+    fn failed_events(events: &[StoredEvent]) -> usize {
+        events
+            .iter()
+            .filter(|e| e.event.kind == "session.failed")
+            .count()
+    }
+
+    #[tokio::test]
+    async fn nothing_is_published_before_provisioning() {
+        let (relay, p) = publisher(None);
+        let session = relay.session(SessionStatus::Pending);
+        let outcome = p.deliver(&OutboxItem::new(&session.id, start(), 0)).await;
+        assert!(matches!(outcome, Outcome::Deferred { .. }), "{outcome:?}");
+        assert!(!p.available(), "not ready, so the worker claims nothing");
+    }
+
+    #[tokio::test]
+    async fn work_for_a_failed_or_missing_session_is_permanent() {
+        let (relay, p) = publisher(None);
+        provisioned(&p);
+        let mut session = relay.session(SessionStatus::Failed);
+        session.failure = Some(SessionFailure {
+            code: "hubspot-rejected".into(),
+            message: "no such inbox".into(),
+        });
+        relay.store.put_session(session.clone());
+        let publish = HubSpotJob::Publish {
+            message_id: "m1".into(),
+            content: Content::Text { text: "hi".into() },
+        };
+        let outcome = p.deliver(&OutboxItem::new(&session.id, publish, 0)).await;
+        let Outcome::Permanent(why) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(why.contains("no such inbox"), "{why}");
+        let outcome = p.deliver(&OutboxItem::new("ses_gone", start(), 0)).await;
+        assert!(matches!(outcome, Outcome::Permanent(_)), "{outcome:?}");
+    }
+
+    #[tokio::test]
+    async fn a_dead_lettered_start_fails_the_session_once_and_forgets_its_uploads() {
+        let (relay, p) = publisher(None);
+        let session = relay.session(SessionStatus::Pending);
+        let file = UploadedFile {
+            file_id: "f1".into(),
+            name: "a.png".into(),
+        };
+        relay
+            .store
+            .record_upload(&session.id, "start", 0, &file)
+            .unwrap();
+        let item = OutboxItem::new(&session.id, start(), 0);
+        p.dead_lettered(&item, "HubSpot said 400: bad inbox").await;
+        p.dead_lettered(&item, "HubSpot said 400: bad inbox").await;
+        let now = relay.store.session(&session.id).unwrap().unwrap();
+        assert_eq!(now.status, SessionStatus::Failed);
+        let failure = now.failure.unwrap();
+        assert_eq!(failure.code, "hubspot-rejected");
+        assert_eq!(failure.message, "HubSpot said 400: bad inbox");
+        let events = relay.store.events();
+        assert_eq!(failed_events(&events), 1);
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            events[0].event.data["error"]["message"],
+            "HubSpot said 400: bad inbox"
+        );
+        assert_eq!(
+            relay.store.uploaded_file(&session.id, "start", 0).unwrap(),
+            None
+        );
+
+        // A message given up on forgets its uploads but does not fail the session.
+        let open = relay.session(SessionStatus::Open);
+        relay.store.record_upload(&open.id, "m1", 0, &file).unwrap();
+        let publish = HubSpotJob::Publish {
+            message_id: "m1".into(),
+            content: Content::Text { text: "hi".into() },
+        };
+        p.dead_lettered(&OutboxItem::new(&open.id, publish, 0), "refused")
+            .await;
+        assert_eq!(relay.store.session(&open.id).unwrap().unwrap(), open);
+        assert_eq!(relay.store.uploaded_file(&open.id, "m1", 0).unwrap(), None);
+        assert_eq!(failed_events(&relay.store.events()), 1);
+    }
+
+    #[tokio::test]
+    async fn a_start_publishes_and_opens_the_session_then_messages_and_the_close_follow() {
+        let (base, calls) = hubspot().await;
+        let (relay, p) = publisher(Some(&base));
+        provisioned(&p);
+        let session = relay.session(SessionStatus::Pending);
+        let outcome = p.deliver(&OutboxItem::new(&session.id, start(), 0)).await;
+        assert_eq!(outcome, Outcome::Delivered);
+
+        let now = relay.store.session(&session.id).unwrap().unwrap();
+        assert_eq!(now.status, SessionStatus::Open);
+        assert_eq!(now.hubspot_thread_id.as_deref(), Some("9001"));
+        assert_eq!(now.channel_account_id.as_deref(), Some("acc1"));
+        assert_eq!(
+            relay.store.session_of_thread("9001").as_deref(),
+            Some(session.id.as_str()),
+            "the thread is indexed with the session"
+        );
+        let events = relay.store.events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event.kind, "session.opened");
+        assert_eq!(events[0].event.data["hubspotThreadId"], "9001");
+
+        let published = |calls: &Calls| -> Vec<Value> {
+            calls
+                .lock()
+                .iter()
+                .filter(|(m, path, _)| {
+                    m == "POST" && path == "/conversations/v3/custom-channels/ch1/messages"
+                })
+                .map(|(_, _, body)| body.clone())
+                .collect()
+        };
+        let bodies = published(&calls);
+        assert_eq!(bodies.len(), 1);
+        let body = &bodies[0];
+        assert_eq!(body["messageDirection"], "INCOMING");
+        assert_eq!(body["channelAccountId"], "acc1");
+        assert_eq!(
+            body["integrationThreadId"],
+            integration_thread_id(&session.id)
+        );
+        assert_eq!(
+            body["integrationIdempotencyId"],
+            format!("{}:start", session.id)
+        );
+        assert_eq!(body["associateWithContactId"], 77);
+        let sender = &body["senders"][0];
+        assert_eq!(sender["deliveryIdentifier"]["type"], "HS_EMAIL_ADDRESS");
+        assert_eq!(sender["deliveryIdentifier"]["value"], "jane@example.com");
+        assert!(body["text"].as_str().unwrap().contains("Help"), "{body}");
+
+        // A user message goes to the same thread under its own idempotency id.
+        let publish = HubSpotJob::Publish {
+            message_id: "m1".into(),
+            content: Content::Text {
+                text: "my order is late".into(),
+            },
+        };
+        let outcome = p.deliver(&OutboxItem::new(&session.id, publish, 0)).await;
+        assert_eq!(outcome, Outcome::Delivered);
+        let bodies = published(&calls);
+        assert_eq!(bodies.len(), 2);
+        assert_eq!(bodies[1]["text"], "my order is late");
+        assert_eq!(
+            bodies[1]["integrationIdempotencyId"],
+            format!("{}:m1", session.id)
+        );
+        assert_eq!(
+            relay.store.events().len(),
+            1,
+            "a message gives the bot nothing"
+        );
+
+        // Closing closes the session's HubSpot thread.
+        let outcome = p
+            .deliver(&OutboxItem::new(&session.id, HubSpotJob::CloseThread, 0))
+            .await;
+        assert_eq!(outcome, Outcome::Delivered);
+        let closes: Vec<_> = calls
+            .lock()
+            .iter()
+            .filter(|(m, _, _)| m == "PATCH")
+            .map(|(_, path, body)| (path.clone(), body.clone()))
+            .collect();
+        assert_eq!(
+            closes,
+            [(
+                "/conversations/v3/conversations/threads/9001".to_string(),
+                json!({"status": "CLOSED"})
+            )]
+        );
+    }
+
     #[test]
     fn national_numbers_drop_the_country_code() {
         assert_eq!(
-            super::national_number("+14155550123").as_deref(),
+            national_number("+14155550123").as_deref(),
             Some("4155550123")
         );
         assert_eq!(
-            super::national_number("+442071838750").as_deref(),
+            national_number("+442071838750").as_deref(),
             Some("2071838750")
         );
     }

@@ -5,14 +5,14 @@
 use super::client::HubSpot;
 use super::oauth::AuthProblem;
 use super::provision::{ProvisionState, ProvisionStatus};
+use crate::relay::repo::SettingsRepo;
 use crate::settings::Settings;
-use crate::store::Store;
 use std::sync::Arc;
 
 pub struct Readiness {
     pub hubspot: Arc<HubSpot>,
     pub provision: Arc<ProvisionState>,
-    pub store: Store,
+    pub store: Arc<dyn SettingsRepo>,
     pub settings: Arc<Settings>,
     /// What works less than it could, without stopping anything (a missing optional
     /// scope, a ticket that never appeared): shown on the dashboard and in `/readyz`.

@@ -97,6 +97,17 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
+    /// `item` of the queue of `J`, failed for good at `now` (ms) because of `reason`.
+    pub fn of<J: Job>(id: u64, item: &OutboxItem<J>, reason: &str, now: i64) -> DeadLetter {
+        DeadLetter {
+            id,
+            queue: J::QUEUE.name().into(),
+            item: item.to_letter_item(),
+            reason: reason.into(),
+            failed_at: now,
+        }
+    }
+
     /// The job's `kind`, as its queue names it.
     pub fn job_name(&self) -> &str {
         self.item

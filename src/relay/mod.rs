@@ -8,6 +8,7 @@ pub mod availability;
 pub mod content;
 pub mod event;
 pub mod jobs;
+pub mod records;
 pub mod repo;
 pub mod session;
 

@@ -1,6 +1,16 @@
 //! The store seam: what the core and the adapters need from storage, as narrow traits, and
-//! the one error they share. `store` implements them on sled; `memory` (tests only) in
-//! plain maps.
+//! the one error they share. `store` implements them on sled; `memory_store` (tests only)
+//! in plain maps. The outbox's part is `crate::outbox::OutboxRepo`.
+//!
+//! Every trait is object-safe: consumers hold `Arc<dyn …Repo>` and never name the engine.
+//! A write is durable only after [`Durable::flush`], which every acknowledgement awaits.
+
+use super::records::{
+    ChannelAccountRecord, ChannelRecord, OAuthState, UploadedFile, WizardSettings,
+};
+use super::{EventKey, Happened, Session, StoredEvent, Transition, User};
+use std::future::Future;
+use std::pin::Pin;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -18,4 +28,110 @@ pub enum StoreError {
     /// Only from `Store::fail_lookups`, which tests use to see a store failure answered.
     #[error("injected lookup failure")]
     Injected,
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A flush under way.
+pub type Flushing<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
+
+/// What every repo shares: making what was written durable.
+pub trait Durable: Send + Sync + 'static {
+    /// Completes once everything written before the call is on disk (a group commit: one
+    /// flush serves every caller waiting for it).
+    fn flush(&self) -> Flushing<'_>;
+}
+
+/// Sessions and users as the workers see them: read, changed only through a
+/// [`Transition`], and the per-message upload records of the HubSpot publisher.
+pub trait SessionRepo: Durable {
+    fn session(&self, id: &str) -> Result<Option<Session>>;
+
+    fn user(&self, id: &str) -> Result<Option<User>>;
+
+    /// Applies `transition` (see [`super::apply`]) to the stored session atomically: no
+    /// other write to that session comes between the read and the write. Returns the
+    /// session as it is now and the event it gives the bot; `None` when the session does
+    /// not exist. A HubSpot thread id the session gains is indexed in the same write.
+    fn apply_transition(
+        &self,
+        id: &str,
+        transition: &Transition,
+    ) -> Result<Option<(Session, Option<Happened>)>>;
+
+    /// The file uploaded for media item `index` of a message, when an earlier attempt did.
+    fn uploaded_file(
+        &self,
+        session: &str,
+        message: &str,
+        index: usize,
+    ) -> Result<Option<UploadedFile>>;
+
+    /// Remembers an upload; durable after the next flush.
+    fn record_upload(
+        &self,
+        session: &str,
+        message: &str,
+        index: usize,
+        file: &UploadedFile,
+    ) -> Result<()>;
+
+    /// The message was published (or given up): forgets its uploads.
+    fn forget_uploads(&self, session: &str, message: &str) -> Result<()>;
+}
+
+/// Builds the event to append for the sequence number the repo gave it.
+pub type BuildEvent<'a> = Box<dyn FnOnce(u64) -> StoredEvent + 'a>;
+
+/// What the caller does with a freshly appended event before its key is marked (queueing
+/// its deliveries).
+pub type AfterAppend<'a> = Box<dyn FnOnce(&StoredEvent) -> Result<()> + 'a>;
+
+/// The bot's event log: one ordered stream, each event appended once by its key.
+pub trait EventRepo: Send + Sync + 'static {
+    /// Appends the event `build` makes for a fresh, increasing sequence number, unless an
+    /// event with `key` was marked; then runs `then` and marks `key`. Appends are
+    /// serialized by the repo (sequence numbers and `then`'s work happen in one order),
+    /// and the key is marked only after `then` succeeded: a crash or an error in between
+    /// lets a retry append the event again under the same id (the bot de-duplicates by
+    /// `webhook-id`); the other order could lose it. `None` when the key was marked.
+    fn append(
+        &self,
+        key: &EventKey,
+        build: BuildEvent<'_>,
+        then: AfterAppend<'_>,
+    ) -> Result<Option<StoredEvent>>;
+
+    fn event(&self, seq: u64) -> Result<Option<StoredEvent>>;
+
+    /// Up to `limit` events after `after`, oldest first.
+    fn events_after(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>>;
+}
+
+/// Settings and the HubSpot connection: what the wizard saved, the OAuth state, the
+/// provisioned channel and accounts.
+pub trait SettingsRepo: Durable {
+    fn wizard_settings(&self) -> Result<WizardSettings>;
+
+    fn set_wizard_settings(&self, settings: &WizardSettings) -> Result<()>;
+
+    fn oauth_state(&self) -> Result<Option<OAuthState>>;
+
+    fn set_oauth_state(&self, state: &OAuthState) -> Result<()>;
+
+    fn channel(&self) -> Result<Option<ChannelRecord>>;
+
+    fn set_channel(&self, channel: &ChannelRecord) -> Result<()>;
+
+    fn forget_channel(&self) -> Result<()>;
+
+    fn channel_account(&self, inbox_id: &str) -> Result<Option<ChannelAccountRecord>>;
+
+    fn set_channel_account(&self, account: &ChannelAccountRecord) -> Result<()>;
+
+    /// Whether HubSpot said the channel account was deleted.
+    fn account_purged(&self, account_id: &str) -> Result<bool>;
+
+    /// A cheap read that fails when the store cannot be read (`/healthz`, readiness).
+    fn check(&self) -> Result<()>;
 }

@@ -145,6 +145,33 @@ impl Priority {
     }
 }
 
+impl Session {
+    /// A new session of `user_id`, pending: nothing of it is in HubSpot yet.
+    pub fn pending(id: String, user_id: String, created_at: DateTime<Utc>) -> Session {
+        Session {
+            id,
+            user_id,
+            status: SessionStatus::Pending,
+            title: None,
+            description: None,
+            external_id: None,
+            idempotency_key: None,
+            hubspot_thread_id: None,
+            channel_account_id: None,
+            agent: None,
+            created_at,
+            closed_at: None,
+            closed_by: None,
+            closed_reason: None,
+            failure: None,
+            inbox_id: None,
+            priority: None,
+            contact_id: None,
+            ticket_id: None,
+        }
+    }
+}
+
 /// handoff's `integrationThreadId` for a session, and back: the thread id is derived from
 /// the session id, so no index is needed.
 pub fn integration_thread_id(session_id: &str) -> String {
@@ -318,25 +345,8 @@ mod tests {
 
     fn session(status: SessionStatus) -> Session {
         Session {
-            id: "ses_1".into(),
-            user_id: "usr_1".into(),
             status,
-            title: None,
-            description: None,
-            external_id: None,
-            idempotency_key: None,
-            hubspot_thread_id: None,
-            channel_account_id: None,
-            agent: None,
-            created_at: Utc::now(),
-            closed_at: None,
-            closed_by: None,
-            closed_reason: None,
-            failure: None,
-            inbox_id: None,
-            priority: None,
-            contact_id: None,
-            ticket_id: None,
+            ..Session::pending("ses_1".into(), "usr_1".into(), Utc::now())
         }
     }
 

@@ -7,10 +7,10 @@ use chrono::{DateTime, Utc};
 
 impl Store {
     /// Appends the event built for a fresh sequence number, unless an event with `key` was
-    /// recorded. The caller serializes appends and calls [`Store::mark_event_key`] once the
-    /// event's deliveries are queued: a crash before that lets a retry append it again
-    /// under the same id (the bot de-duplicates by `webhook-id`); the other order could
-    /// lose it.
+    /// recorded. `EventRepo::append` (in `seam`) serializes appends and calls
+    /// [`Store::mark_event_key`] once the event's deliveries are queued: a crash before
+    /// that lets a retry append it again under the same id (the bot de-duplicates by
+    /// `webhook-id`); the other order could lose it.
     pub fn append_event(
         &self,
         key: &str,

@@ -8,20 +8,19 @@ pub mod backup;
 mod events;
 mod flusher;
 mod inbound;
-pub mod models;
 mod outbox;
 mod retention;
+mod seam;
 mod sessions;
 mod uploads;
 
 pub use crate::outbox::{ItemKey, Queue};
+pub use crate::relay::records::*;
 pub use crate::relay::{
     Agent, ClosedBy, Event, HubSpotMessageRef, Session, SessionFailure, SessionStatus, StoreError,
     StoredEvent, User, integration_thread_id, session_of_integration_thread,
 };
-pub use models::*;
 pub use sessions::{MessageOutcome, NewSession, SessionOutcome, StopOutcome, UserInput};
-pub use uploads::UploadedFile;
 
 use parking_lot::{Mutex, MutexGuard};
 use serde::Serialize;
@@ -35,7 +34,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// `migrate`).
 pub const SCHEMA_VERSION: u64 = 3;
 
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+pub use crate::relay::repo::Result;
 
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
@@ -77,6 +76,8 @@ pub struct Store {
     queued: Arc<[AtomicUsize; Queue::ALL.len()]>,
     /// Shared by writes, exclusive for a backup (see `backup`).
     gate: Arc<parking_lot::RwLock<()>>,
+    /// Serializes appends to the event log (see `seam`, `EventRepo::append`).
+    append_lock: Arc<Mutex<()>>,
     /// Set by tests through [`Store::fail_lookups`]: session look-ups then fail.
     lookups_fail: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -118,6 +119,7 @@ impl Store {
             session_locks: Arc::new(std::array::from_fn(|_| Mutex::new(()))),
             queued: Arc::new(std::array::from_fn(|_| AtomicUsize::new(0))),
             gate: Arc::new(parking_lot::RwLock::new(())),
+            append_lock: Arc::default(),
             lookups_fail: Arc::default(),
             db,
         };

@@ -105,13 +105,7 @@ impl Store {
         let queue = J::QUEUE;
         let _gate = self.write_gate();
         let id = self.db.generate_id()?;
-        let letter = DeadLetter {
-            id,
-            queue: queue.name().into(),
-            item: item.to_letter_item(),
-            reason: reason.into(),
-            failed_at: now,
-        };
+        let letter = DeadLetter::of(id, item, reason, now);
         let existed = (self.outbox_tree(queue), &self.dead_letters)
             .transaction(|(outbox, dead)| {
                 let removed = outbox.remove(key.as_bytes())?;

@@ -183,25 +183,13 @@ impl Store {
                     }
                 }
                 let session = Session {
-                    id: id.clone(),
-                    user_id: new.user_id.clone(),
-                    status: SessionStatus::Pending,
                     title: new.title.clone(),
                     description: new.description.clone(),
                     external_id: new.external_id.clone(),
                     idempotency_key: new.idempotency_key.clone(),
-                    hubspot_thread_id: None,
-                    channel_account_id: None,
-                    agent: None,
-                    created_at: now,
-                    closed_at: None,
-                    closed_by: None,
-                    closed_reason: None,
-                    failure: None,
                     inbox_id: new.inbox_id.clone(),
                     priority: new.priority,
-                    contact_id: None,
-                    ticket_id: None,
+                    ..Session::pending(id.clone(), new.user_id.clone(), now)
                 };
                 sessions.insert(id.as_bytes(), encode(&session))?;
                 for key in &index_keys {

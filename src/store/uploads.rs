@@ -1,16 +1,7 @@
 //! Files already uploaded to HubSpot for a queued message, so a retried attempt attaches
 //! them again instead of uploading them again: `session \0 message \0 index` → the file.
 
-use super::{Result, Store, decode, encode};
-use serde::{Deserialize, Serialize};
-
-/// One media item of a message (its index in the message or the transcript), uploaded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UploadedFile {
-    pub file_id: String,
-    /// The attachment's name (the title, else the file's name).
-    pub name: String,
-}
+use super::{Result, Store, UploadedFile, decode, encode};
 
 fn prefix(session: &str, message: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(session.len() + message.len() + 2);

@@ -1,5 +1,6 @@
-//! Records kept in the store. Serialized as JSON; add fields with `#[serde(default)]` so
-//! older records still read.
+//! Records kept in the store besides sessions, events and queues: settings, the HubSpot
+//! connection, uploads. Serialized as JSON; add fields with `#[serde(default)]` so older
+//! records still read.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -54,4 +55,14 @@ pub struct WizardSettings {
     /// Set when the bot registered the webhook itself (`PUT /api/v1/webhook`), so the
     /// wizard can say so.
     pub bot_webhook_registered_at: Option<DateTime<Utc>>,
+}
+
+/// One media item of a message (its index in the message or the transcript), uploaded to
+/// HubSpot's Files API, so that a retried attempt attaches it again instead of uploading it
+/// again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadedFile {
+    pub file_id: String,
+    /// The attachment's name (the title, else the file's name).
+    pub name: String,
 }
