@@ -11,6 +11,7 @@ mod chaos;
 mod commands;
 mod crash;
 mod delivery;
+mod fake_hubspot_contract;
 mod file_links;
 mod fuzz_corpus;
 mod login_limit;

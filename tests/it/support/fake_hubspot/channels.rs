@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Map, Value, json};
 
 use super::errors::ApiError;
-use super::guard::{Auth, check};
+use super::guard::{Auth, check, check_scoped, scopes};
 use super::identifiers::{self, IDENTIFIER_TYPES};
 use super::state::{AccountRec, ChannelRec, Shared};
 use super::util::{
@@ -272,7 +272,7 @@ pub(super) async fn create_account(
     body: Bytes,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::CHANNELS_WRITE)?;
     let channel_id = path_param(&req, "channelId");
     require_channel(&sh, &channel_id)?;
     let b = parse_object(&body)?;
@@ -322,7 +322,7 @@ pub(super) async fn list_accounts(
     req: HttpRequest,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::CHANNELS_READ)?;
     let channel_id = path_param(&req, "channelId");
     require_channel(&sh, &channel_id)?;
     let q = query(&req);
@@ -355,7 +355,7 @@ pub(super) async fn get_account(
     req: HttpRequest,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::CHANNELS_READ)?;
     let (channel_id, id) = (path_param(&req, "channelId"), path_param(&req, "accountId"));
     let want_archived = query(&req).get("archived").map(String::as_str) == Some("true");
     let st = sh.state.lock();
@@ -374,7 +374,7 @@ pub(super) async fn patch_account(
     body: Bytes,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::CHANNELS_WRITE)?;
     let (channel_id, id) = (path_param(&req, "channelId"), path_param(&req, "accountId"));
     let b = parse_object(&body)?;
     let name = b

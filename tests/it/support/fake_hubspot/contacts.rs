@@ -6,11 +6,14 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Map, Value, json};
 
-use super::errors::ApiError;
-use super::guard::{Auth, check};
+use super::errors::{ApiError, PropertyProblem, property_problem};
+use super::guard::{Auth, check_scoped, scopes};
 use super::identifiers::is_email;
 use super::state::{ContactRec, Shared, State};
-use super::util::{json_response, now_iso, parse_object, path_param, query, query_all};
+use super::util::{
+    as_text, crm_object, json_response, now_iso, parse_object, properties_body, record_key,
+    requested_properties,
+};
 
 const DEFAULT_PROPERTIES: &[&str] = &[
     "createdate",
@@ -19,6 +22,43 @@ const DEFAULT_PROPERTIES: &[&str] = &[
     "hs_object_id",
     "lastmodifieddate",
     "lastname",
+];
+
+/// Contact properties a create may set (HubSpot's defaults that a bridge
+/// would name); others answer 400 PROPERTY_DOESNT_EXIST (§13.14) unless a
+/// test added them (`add_contact_property`).
+const WRITABLE_PROPERTIES: &[&str] = &[
+    "address",
+    "city",
+    "company",
+    "country",
+    "date_of_birth",
+    "email",
+    "fax",
+    "firstname",
+    "hs_language",
+    "hs_lead_status",
+    "hs_whatsapp_phone_number",
+    "hubspot_owner_id",
+    "jobtitle",
+    "lastname",
+    "lifecyclestage",
+    "message",
+    "mobilephone",
+    "phone",
+    "salutation",
+    "state",
+    "website",
+    "zip",
+];
+
+/// Computed by HubSpot; a create naming them answers READ_ONLY_VALUE.
+const READ_ONLY_PROPERTIES: &[&str] = &[
+    "createdate",
+    "hs_object_id",
+    "hs_searchable_calculated_mobile_number",
+    "hs_searchable_calculated_phone_number",
+    "lastmodifieddate",
 ];
 
 /// Phone properties and the searchable twin HubSpot derives from each.
@@ -69,35 +109,14 @@ pub(super) fn insert_contact(st: &mut State, mut props: Map<String, Value>) -> (
 
 /// `{id, properties, createdAt, updatedAt, archived}`; with `only`, the listed
 /// properties (unset ones as null), otherwise every property set.
-fn contact_json(c: &ContactRec, only: Option<&[String]>) -> Value {
-    let properties: Map<String, Value> = match only {
-        Some(names) => names
-            .iter()
-            .map(|n| {
-                (
-                    n.clone(),
-                    c.properties.get(n).cloned().unwrap_or(Value::Null),
-                )
-            })
-            .collect(),
-        None => c.properties.clone(),
-    };
-    json!({
-        "id": c.id,
-        "properties": properties,
-        "createdAt": c.created_at,
-        "updatedAt": c.properties["lastmodifieddate"],
-        "archived": false,
-    })
-}
-
-fn as_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
+pub(super) fn contact_json(c: &ContactRec, only: Option<&[String]>) -> Value {
+    crm_object(
+        &c.id,
+        &c.properties,
+        only,
+        &c.created_at,
+        &c.properties["lastmodifieddate"],
+    )
 }
 
 /// Digit-suffix comparison so a value with or without country code (or
@@ -204,7 +223,7 @@ pub(super) async fn search(
     body: Bytes,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Search)?;
+    check_scoped(&sh, &req, Auth::Search, scopes::CONTACTS_READ)?;
     let b = parse_object(&body)?;
     let groups = b
         .get("filterGroups")
@@ -272,26 +291,10 @@ pub(super) async fn get_contact(
     req: HttpRequest,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
-    let key = path_param(&req, "contactId");
-    let q = query(&req);
-    let id_prop = q
-        .get("idProperty")
-        .map(String::as_str)
-        .unwrap_or("hs_object_id");
-    let mut props: Vec<String> = query_all(&req, "properties")
-        .iter()
-        .flat_map(|p| {
-            p.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    if props.is_empty() {
-        props = DEFAULT_PROPERTIES.iter().map(|s| s.to_string()).collect();
-    }
+    check_scoped(&sh, &req, Auth::Bearer, scopes::CONTACTS_READ)?;
+    let (key, id_prop) = record_key(&req, "contactId");
+    let id_prop = id_prop.as_str();
+    let props = requested_properties(&req, DEFAULT_PROPERTIES);
     let st = sh.state.lock();
     let c = st
         .contacts
@@ -312,13 +315,8 @@ pub(super) async fn create_contact(
     body: Bytes,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
-    let b = parse_object(&body)?;
-    let props = b
-        .get("properties")
-        .and_then(Value::as_object)
-        .cloned()
-        .ok_or_else(|| ApiError::validation("properties is required"))?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::CONTACTS_WRITE)?;
+    let props = properties_body(&body)?;
     if !["email", "firstname", "lastname"].iter().any(|k| {
         props
             .get(*k)
@@ -329,6 +327,18 @@ pub(super) async fn create_contact(
             "At least one of email, firstname, lastname is required",
         ));
     }
+    let mut st = sh.state.lock();
+    let problems: Vec<PropertyProblem> = props
+        .keys()
+        .filter_map(|k| {
+            let writable = WRITABLE_PROPERTIES.contains(&k.as_str())
+                || st.extra_contact_properties.contains(k);
+            property_problem(k, READ_ONLY_PROPERTIES, writable)
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(ApiError::invalid_properties(&problems));
+    }
     let email = props.get("email").and_then(as_text);
     if let Some(e) = email.as_deref().filter(|e| !is_email(e)) {
         return Err(ApiError::validation("Property values were not valid").with(
@@ -337,7 +347,6 @@ pub(super) async fn create_contact(
                      "context": { "propertyName": ["email"] } }]),
         ));
     }
-    let mut st = sh.state.lock();
     if let Some(e) = &email {
         let existing = st.contacts.iter().find(|c| {
             c.properties

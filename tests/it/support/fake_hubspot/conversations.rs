@@ -7,9 +7,10 @@ use serde_json::{Value, json};
 
 use super::FakeHubSpot;
 use super::errors::ApiError;
-use super::guard::{Auth, check};
+use super::guard::{Auth, check_scoped, scopes};
 use super::sender;
 use super::state::{Shared, State, ThreadRec};
+use super::tickets;
 use super::util::{collection, json_response, now_iso, parse_object, path_param, query};
 
 /// The two inboxes of the doc example (§6.1): one INBOX, one HELP_DESK.
@@ -68,7 +69,7 @@ pub(super) async fn list_inboxes(
     req: HttpRequest,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::CONVERSATIONS_READ)?;
     let items = sh.state.lock().inboxes.clone();
     Ok(json_response(
         200,
@@ -80,7 +81,7 @@ pub(super) async fn get_inbox(
     req: HttpRequest,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::CONVERSATIONS_READ)?;
     let id = path_param(&req, "inboxId");
     let st = sh.state.lock();
     let inbox = st
@@ -94,7 +95,7 @@ pub(super) async fn list_threads(
     req: HttpRequest,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::CONVERSATIONS_READ)?;
     let q = query(&req);
     let get = |k: &str| q.get(k).map(String::as_str);
     if get("associatedContactId").is_some() && get("threadStatus").is_none() {
@@ -103,7 +104,9 @@ pub(super) async fn list_threads(
         ));
     }
     let archived = get("archived") == Some("true");
-    let st = sh.state.lock();
+    let wants_ticket = tickets::wants_ticket(&req);
+    let mut st = sh.state.lock();
+    tickets::settle(&mut st);
     let items: Vec<Value> = st
         .threads
         .iter()
@@ -111,7 +114,8 @@ pub(super) async fn list_threads(
         .filter(|t| get("inboxId").is_none_or(|i| t.inbox_id == i))
         .filter(|t| get("threadStatus").is_none_or(|s| t.status == s))
         .filter(|t| get("associatedContactId").is_none_or(|c| t.associated_contact_id() == c))
-        .map(thread_json)
+        .filter(|t| get("associatedTicketId").is_none_or(|c| t.ticket_id.as_deref() == Some(c)))
+        .map(|t| thread_json_with(t, wants_ticket))
         .collect();
     Ok(json_response(
         200,
@@ -131,9 +135,27 @@ pub(super) async fn get_thread(
     req: HttpRequest,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
-    let st = sh.state.lock();
-    Ok(json_response(200, &thread_json(find_thread(&st, &req)?)))
+    check_scoped(&sh, &req, Auth::Bearer, scopes::CONVERSATIONS_READ)?;
+    let wants_ticket = tickets::wants_ticket(&req);
+    let mut st = sh.state.lock();
+    let id = find_thread(&st, &req)?.id.clone();
+    tickets::settle(&mut st);
+    let t = st.thread_mut(&id).unwrap();
+    let v = thread_json_with(t, wants_ticket);
+    // A poll for the ticket: `TicketTiming::AfterPolls` counts these.
+    if wants_ticket {
+        t.ticket_polls += 1;
+    }
+    Ok(json_response(200, &v))
+}
+
+/// The thread, plus `threadAssociations` when asked for and a ticket exists (§6.2).
+fn thread_json_with(t: &ThreadRec, ticket: bool) -> Value {
+    let mut v = thread_json(t);
+    if let Some(id) = t.ticket_id.as_ref().filter(|_| ticket) {
+        v["threadAssociations"] = json!({ "associatedTicketId": id });
+    }
+    v
 }
 
 /// `{status: OPEN|CLOSED}`, or `{archived: false}` with `?archived=true` to restore.
@@ -142,7 +164,7 @@ pub(super) async fn patch_thread(
     body: Bytes,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::CONVERSATIONS_WRITE)?;
     let b = parse_object(&body)?;
     let status = match b.get("status") {
         None => None,
@@ -188,7 +210,7 @@ pub(super) async fn delete_thread(
     req: HttpRequest,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::CONVERSATIONS_WRITE)?;
     let mut st = sh.state.lock();
     let id = find_thread(&st, &req)?.id.clone();
     st.thread_mut(&id).unwrap().archived = true;
@@ -199,7 +221,7 @@ pub(super) async fn thread_messages(
     req: HttpRequest,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::CONVERSATIONS_READ)?;
     let st = sh.state.lock();
     let t = find_thread(&st, &req)?;
     let items = t
@@ -217,7 +239,7 @@ pub(super) async fn thread_message(
     req: HttpRequest,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::CONVERSATIONS_READ)?;
     let st = sh.state.lock();
     let t = find_thread(&st, &req)?;
     let mid = path_param(&req, "messageId");
@@ -267,7 +289,7 @@ pub(super) async fn get_actor(
     req: HttpRequest,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::CONVERSATIONS_READ)?;
     let id = path_param(&req, "actorId");
     let found = actor(&sh.state.lock(), &id);
     let a = found.ok_or_else(|| ApiError::not_found(format!("Actor {id} not found")))?;
@@ -280,7 +302,7 @@ pub(super) async fn batch_actors(
     body: Bytes,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::CONVERSATIONS_READ)?;
     let b = parse_object(&body)?;
     let inputs = b
         .get("inputs")
@@ -315,7 +337,7 @@ pub(super) async fn list_generic_channels(
     req: HttpRequest,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::CONVERSATIONS_READ)?;
     let st = sh.state.lock();
     let mut items = vec![
         json!({ "id": "1000", "name": "Live chat" }),
@@ -338,7 +360,7 @@ pub(super) async fn list_portal_accounts(
     req: HttpRequest,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::CONVERSATIONS_READ)?;
     let q = query(&req);
     let get = |k: &str| q.get(k).map(String::as_str);
     let st = sh.state.lock();
@@ -360,7 +382,7 @@ pub(super) async fn get_portal_account(
     req: HttpRequest,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::CONVERSATIONS_READ)?;
     let id = path_param(&req, "accountId");
     let st = sh.state.lock();
     let a = st

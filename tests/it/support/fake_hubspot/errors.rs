@@ -44,12 +44,51 @@ impl ApiError {
         Self::new(400, "VALIDATION_ERROR", message)
     }
 
+    /// 400 for CRM property values HubSpot refuses: `problems` are
+    /// `(property, code, message)` with codes like `PROPERTY_DOESNT_EXIST`,
+    /// `READ_ONLY_VALUE`, `INVALID_OPTION`. Both shapes seen in the wild are
+    /// produced: the v1-style list inside `message`, and v3 `errors[]`.
+    pub fn invalid_properties(problems: &[PropertyProblem]) -> Self {
+        let listed: Vec<Value> = problems
+            .iter()
+            .map(|(name, code, message)| {
+                json!({ "isValid": false, "message": message, "error": code, "name": name,
+                        "localizedErrorMessage": message, "portalId": super::FakeHubSpot::PORTAL_ID })
+            })
+            .collect();
+        let errors: Vec<Value> = problems
+            .iter()
+            .map(|(name, code, message)| {
+                json!({ "message": message, "code": code, "context": { "propertyName": [name] } })
+            })
+            .collect();
+        Self::validation(format!(
+            "Property values were not valid: {}",
+            Value::Array(listed)
+        ))
+        .with("errors", Value::Array(errors))
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(404, "OBJECT_NOT_FOUND", message)
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(409, "CONFLICT", message)
+    }
+
+    /// 403 per §9.1: the token lacks every scope in `required` (any one would do).
+    pub fn missing_scopes(required: &[&str]) -> Self {
+        Self::new(
+            403,
+            "MISSING_SCOPES",
+            "This app hasn't been granted all required scopes to make this call.",
+        )
+        .with(
+            "errors",
+            json!([{ "message": "One or more of the following scopes are required.",
+                     "context": { "requiredGranularScopes": required } }]),
+        )
     }
 
     pub fn invalid_authentication() -> Self {
@@ -128,6 +167,33 @@ impl ResponseError for ApiError {
             );
         }
         res
+    }
+}
+
+/// One refused CRM property: `(property, code, message)`.
+pub(super) type PropertyProblem = (String, &'static str, String);
+
+/// Why property `name` cannot be written, if it cannot: it is read-only
+/// (`READ_ONLY_VALUE`) or not `writable` (`PROPERTY_DOESNT_EXIST`).
+pub(super) fn property_problem(
+    name: &str,
+    read_only: &[&str],
+    writable: bool,
+) -> Option<PropertyProblem> {
+    if read_only.contains(&name) {
+        Some((
+            name.to_string(),
+            "READ_ONLY_VALUE",
+            format!("Property \"{name}\" is a read only property; its value cannot be set."),
+        ))
+    } else if writable {
+        None
+    } else {
+        Some((
+            name.to_string(),
+            "PROPERTY_DOESNT_EXIST",
+            format!("Property \"{name}\" does not exist"),
+        ))
     }
 }
 

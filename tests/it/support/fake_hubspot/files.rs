@@ -13,7 +13,7 @@ use sha2::Sha256;
 
 use super::FakeHubSpot;
 use super::errors::ApiError;
-use super::guard::{Auth, check};
+use super::guard::{Auth, check_scoped, scopes};
 use super::sender::hex;
 use super::state::Shared;
 use super::util::{iso, json_response, path_param, query};
@@ -109,7 +109,7 @@ fn not_found(id: &str) -> ApiError {
 
 /// `GET /files/v3/files/{fileId}`.
 pub(super) async fn get_file(req: HttpRequest, sh: Data<Shared>) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::FILES)?;
     let id = path_param(&req, "fileId");
     let st = sh.state.lock();
     let f = st.file(&id).ok_or_else(|| not_found(&id))?;
@@ -122,7 +122,7 @@ pub(super) async fn signed_url(
     req: HttpRequest,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::FILES)?;
     let id = path_param(&req, "fileId");
     let seconds = match query(&req).get("expirationSeconds") {
         None => 3600,
@@ -188,7 +188,7 @@ pub(super) async fn upload(
     mut form: actix_multipart::Multipart,
 ) -> Result<HttpResponse, ApiError> {
     use futures_util::StreamExt;
-    check(&sh, &req, Auth::Bearer)?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::FILES)?;
     let delay = sh.state.lock().faults.upload_delay;
     tokio::time::sleep(delay).await;
     let mut file: Option<(Option<String>, String, Vec<u8>)> = None;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use super::errors::ApiError;
-use super::guard::{Auth, check};
+use super::guard::{Auth, check_scoped, scopes};
 use super::identifiers;
 use super::state::{MessageRec, Shared, State, ThreadRec, message_id};
 use super::util::{id_string, iso, json_response, now_iso, parse_object, path_param};
@@ -238,6 +238,9 @@ fn thread_for(st: &mut State, channel_id: &str, egg: &Egg) -> String {
         latest_sent_at: None,
         message_ids: Vec::new(),
         published: Vec::new(),
+        created: std::time::Instant::now(),
+        ticket_id: None,
+        ticket_polls: 0,
     });
     st.thread_keys.insert(key, id.clone());
     id
@@ -299,7 +302,7 @@ pub(super) async fn publish(
     body: Bytes,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::CHANNELS_WRITE)?;
     let channel_id = path_param(&req, "channelId");
     let mut st = sh.state.lock();
     st.publish_attempts += 1;
@@ -370,7 +373,7 @@ pub(super) async fn get_message(
     req: HttpRequest,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::CHANNELS_READ)?;
     let mut st = sh.state.lock();
     let m = find_message(
         &mut st,
@@ -386,7 +389,7 @@ pub(super) async fn patch_message(
     body: Bytes,
     sh: Data<Shared>,
 ) -> Result<HttpResponse, ApiError> {
-    check(&sh, &req, Auth::Bearer)?;
+    check_scoped(&sh, &req, Auth::Bearer, scopes::CHANNELS_WRITE)?;
     let b = parse_object(&body)?;
     let status = match b.get("statusType").and_then(Value::as_str) {
         Some(s @ ("SENT" | "FAILED" | "READ")) => s.to_string(),

@@ -1,7 +1,14 @@
 //! A fake HubSpot: a real, stateful actix-web server implementing the parts of
 //! HubSpot that handoff talks to (see `shared/hubspot-api.md`): OAuth, Custom
-//! Channels, Conversations, CRM contacts and the Webhooks settings API, with
-//! HubSpot's error envelope, rate-limit window and hooks to fail on command.
+//! Channels, Conversations, CRM contacts, Help Desk tickets and their
+//! associations, the Users API (agent availability) and the Webhooks settings
+//! API, with HubSpot's error envelope, rate-limit window, per-token scopes
+//! (403 MISSING_SCOPES) and hooks to fail on command.
+//!
+//! Several inboxes (INBOX and HELP_DESK, `add_inbox`) take channel accounts;
+//! a thread in a HELP_DESK inbox gets a ticket after a configurable number of
+//! polls or delay (`TicketTiming`, `tickets.rs`); test controls for these are
+//! in `helpdesk.rs`.
 //!
 //! This directory is copied verbatim into other crates (tests, benches via
 //! `#[path]`), so it uses no `crate::` paths: siblings only through `super::`.
@@ -25,12 +32,15 @@ mod errors;
 mod faults;
 mod files;
 mod guard;
+mod helpdesk;
 mod identifiers;
 mod messages;
 mod oauth;
 mod sender;
 mod server;
 mod state;
+mod tickets;
+mod users;
 mod util;
 mod webhooks;
 
@@ -47,6 +57,8 @@ use self::state::{Shared, State};
 // Unused in binaries that include this directory privately and never send.
 #[allow(unused_imports)]
 pub use self::sender::{SentWebhook, WebhookKind, WebhookResult};
+#[allow(unused_imports)]
+pub use self::users::UserAvailability;
 
 /// What a publish with an already-seen `integrationIdempotencyId` answers
 /// (HubSpot's behaviour is undocumented, §2.6).
@@ -70,6 +82,26 @@ pub enum ClosedThreadMode {
     NewThread,
 }
 
+/// When the fake creates the ticket of a thread in a HELP_DESK inbox
+/// (§13.9: "automatically", found by a client ~5 s after the publish).
+/// Threads in INBOX inboxes never get one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketTiming {
+    /// The first `n` served `GET …/threads/{id}?association=ticket` calls
+    /// answer without it; it exists once they were answered (0 = at once).
+    AfterPolls(u32),
+    /// This long after the thread was created.
+    AfterDelay(Duration),
+    Never,
+}
+
+impl Default for TicketTiming {
+    /// "A few seconds".
+    fn default() -> Self {
+        TicketTiming::AfterDelay(Duration::from_secs(3))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct FakeConfig {
     /// `expires_in` of minted access tokens.
@@ -87,6 +119,11 @@ pub struct FakeConfig {
     pub enforce_channel_identifier_types: bool,
     /// New contacts become searchable only after this long (§7).
     pub contact_search_delay: Duration,
+    /// When Help Desk tickets appear (per thread: `set_ticket_timing_for`).
+    pub ticket_timing: TicketTiming,
+    /// A new ticket is associated with the thread's contact by HubSpot itself
+    /// (undocumented; off, so the app has to associate it).
+    pub ticket_auto_associates_contact: bool,
 }
 
 impl Default for FakeConfig {
@@ -100,6 +137,8 @@ impl Default for FakeConfig {
             closed_thread_publish: ClosedThreadMode::Reopen,
             enforce_channel_identifier_types: false,
             contact_search_delay: Duration::ZERO,
+            ticket_timing: TicketTiming::default(),
+            ticket_auto_associates_contact: false,
         }
     }
 }
@@ -121,6 +160,30 @@ pub struct Thread {
     pub assigned_to: Option<String>,
     /// Accepted publish bodies merged with the public message (ids etc.), in order.
     pub messages: Vec<Value>,
+    /// The Help Desk ticket, once created.
+    pub ticket_id: Option<String>,
+    /// Served `GET …/threads/{id}?association=ticket` calls so far.
+    pub ticket_polls: u32,
+}
+
+/// Snapshot of a ticket.
+#[derive(Debug, Clone)]
+pub struct Ticket {
+    pub id: String,
+    /// The thread whose Help Desk inbox opened it.
+    pub thread_id: Option<String>,
+    /// Every property set (`subject`, `content`, `hs_pipeline`,
+    /// `hs_pipeline_stage`, `hs_ticket_priority`, …), as the API stores them.
+    pub properties: Map<String, Value>,
+    /// Associated contacts, in the order they were associated.
+    pub contact_ids: Vec<String>,
+}
+
+impl Ticket {
+    /// One property as a string, if set.
+    pub fn property(&self, name: &str) -> Option<&str> {
+        self.properties.get(name).and_then(Value::as_str)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +191,8 @@ pub struct RequestRecord {
     pub method: String,
     /// Path as sent (before trailing-slash normalisation), without query.
     pub path: String,
+    /// The raw query string ("" when none).
+    pub query: String,
     pub status: u16,
     /// Arrival time.
     pub at: Instant,

@@ -14,7 +14,9 @@ use super::errors::{ApiError, correlation_id};
 use super::state::{AccessRec, OAuthState, RefreshRec, Shared};
 use super::util::{form_pairs, iso, json_response, path_param, query};
 
-/// Scopes granted to every token (what a custom-channel bridge asks for).
+/// Scopes granted by default (what a custom-channel bridge with Help Desk
+/// tickets and agent availability asks for); `FakeHubSpot::set_scopes`
+/// changes them per test.
 pub(super) const SCOPES: &[&str] = &[
     "oauth",
     "conversations.custom_channels.read",
@@ -23,7 +25,9 @@ pub(super) const SCOPES: &[&str] = &[
     "conversations.write",
     "crm.objects.contacts.read",
     "crm.objects.contacts.write",
+    "crm.objects.users.read",
     "files",
+    "tickets",
 ];
 
 const USER_ID: u64 = 293_199;
@@ -46,12 +50,42 @@ fn hex(n: usize) -> String {
 
 impl OAuthState {
     /// Opaque, variable-looking access token (HubSpot's start with `C`).
+    /// Carries the portal's currently granted scopes.
     pub fn mint_access(&mut self, hub_id: u64, lifetime_secs: u64) -> String {
+        let scopes = self.granted.clone();
+        self.mint_access_with(hub_id, lifetime_secs, scopes)
+    }
+
+    pub fn mint_access_with(
+        &mut self,
+        hub_id: u64,
+        lifetime_secs: u64,
+        scopes: Vec<String>,
+    ) -> String {
         let token = format!("CJ{}", random_alnum(150));
         let expires_at = Utc::now() + ChronoDuration::seconds(lifetime_secs as i64);
-        self.access
-            .insert(token.clone(), AccessRec { hub_id, expires_at });
+        self.access.insert(
+            token.clone(),
+            AccessRec {
+                hub_id,
+                expires_at,
+                scopes,
+            },
+        );
         token
+    }
+
+    /// The scopes of a known access token.
+    pub fn token_scopes(&self, token: &str) -> Option<&[String]> {
+        self.access.get(token).map(|r| r.scopes.as_slice())
+    }
+
+    /// Grants exactly `scopes` to every token, minted or still to mint.
+    pub fn set_granted(&mut self, scopes: Vec<String>) {
+        for t in self.access.values_mut() {
+            t.scopes = scopes.clone();
+        }
+        self.granted = scopes;
     }
 
     /// `na1-xxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, the shape HubSpot documents.
@@ -222,6 +256,7 @@ pub(super) async fn token(req: HttpRequest, body: Bytes, sh: Data<Shared>) -> Ht
         }
     };
     let access_token = st.oauth.mint_access(hub_id, lifetime);
+    let scopes = st.oauth.granted.clone();
     json_response(
         200,
         &json!({
@@ -230,7 +265,7 @@ pub(super) async fn token(req: HttpRequest, body: Bytes, sh: Data<Shared>) -> Ht
             "access_token": access_token,
             "hub_id": hub_id,
             "user_id": USER_ID,
-            "scopes": SCOPES,
+            "scopes": scopes,
             "expires_in": lifetime,
             "token_use": "access_token",
         }),
@@ -244,7 +279,7 @@ fn access_info(st: &OAuthState, token: &str) -> Option<Value> {
         "token": token,
         "user": USER_EMAIL,
         "hub_domain": HUB_DOMAIN,
-        "scopes": SCOPES,
+        "scopes": rec.scopes,
         "signed_access_token": {
             "expiresAt": rec.expires_at.timestamp_millis(),
             "hubId": rec.hub_id,
@@ -268,7 +303,7 @@ fn refresh_info(st: &OAuthState, token: &str) -> Option<Value> {
         "token": token,
         "user": USER_EMAIL,
         "hub_domain": HUB_DOMAIN,
-        "scopes": SCOPES,
+        "scopes": st.granted,
         "hub_id": rec.hub_id,
         "client_id": FakeHubSpot::CLIENT_ID,
         "app_id": FakeHubSpot::APP_ID.parse::<u64>().unwrap_or_default(),

@@ -13,7 +13,14 @@ use actix_web::{App, HttpMessage, HttpResponse, HttpServer, ResponseError};
 use super::errors::ApiError;
 use super::guard::{Authenticated, RateInfo};
 use super::state::Shared;
-use super::{RequestRecord, channels, contacts, conversations, files, messages, oauth, webhooks};
+use super::{
+    RequestRecord, channels, contacts, conversations, files, messages, oauth, tickets, users,
+    webhooks,
+};
+
+/// CRM object paths: legacy v3 and the dated form (§13.9, §13.12).
+const CRM_OBJECT_PREFIXES: &[&str] = &["/crm/v3/objects", "/crm/objects/2026-03"];
+const CRM_PROPERTY_PREFIXES: &[&str] = &["/crm/v3/properties", "/crm/properties/2026-03"];
 
 /// Every spelling of the custom-channels base path in use (§2.1).
 const CHANNEL_PREFIXES: &[&str] = &[
@@ -88,6 +95,27 @@ fn conversation_routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// Tickets, users and the contact side of ticket associations under one
+/// CRM prefix. Full paths rather than a `web::scope`, which would swallow
+/// the contact routes registered with their own paths.
+fn crm_object_routes(cfg: &mut web::ServiceConfig, p: &str) {
+    cfg.service(
+        web::resource(format!("{p}/tickets/{{ticketId}}"))
+            .route(web::get().to(tickets::get_ticket))
+            .route(web::patch().to(tickets::patch_ticket)),
+    )
+    .route(
+        &format!("{p}/tickets/{{ticketId}}/associations/{{toObjectType}}/{{toObjectId}}/{{associationType}}"),
+        web::put().to(tickets::associate_from_ticket),
+    )
+    .route(
+        &format!("{p}/contacts/{{contactId}}/associations/{{toObjectType}}/{{toObjectId}}/{{associationType}}"),
+        web::put().to(tickets::associate_from_contact),
+    )
+    .route(&format!("{p}/users"), web::get().to(users::list_users))
+    .route(&format!("{p}/users/{{userId}}"), web::get().to(users::get_user));
+}
+
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/oauth/authorize", web::get().to(oauth::authorize))
         .route(
@@ -118,6 +146,23 @@ fn routes(cfg: &mut web::ServiceConfig) {
     for p in CONVERSATION_PREFIXES {
         cfg.service(web::scope(p).configure(conversation_routes));
     }
+    for p in CRM_OBJECT_PREFIXES {
+        crm_object_routes(cfg, p);
+    }
+    for p in CRM_PROPERTY_PREFIXES {
+        cfg.route(
+            &format!("{p}/{{objectType}}/{{propertyName}}"),
+            web::get().to(tickets::get_property),
+        );
+    }
+    cfg.route(
+        "/crm/v4/objects/{fromObjectType}/{fromObjectId}/associations/default/{toObjectType}/{toObjectId}",
+        web::put().to(tickets::associate_v4_default),
+    )
+    .route(
+        "/crm/v4/objects/{fromObjectType}/{fromObjectId}/associations/{toObjectType}/{toObjectId}",
+        web::put().to(tickets::associate_v4_labelled),
+    );
     cfg.route(
         "/crm/v3/objects/contacts/search",
         web::post().to(contacts::search),
@@ -177,6 +222,7 @@ pub(super) fn spawn(shared: Arc<Shared>, listener: TcpListener) -> std::io::Resu
                 let sh = log.clone();
                 let at = Instant::now();
                 let (method, path) = (req.method().to_string(), req.path().to_string());
+                let query = req.query_string().to_string();
                 let fut = srv.call(req);
                 async move {
                     let mut res = fut.await?.map_into_boxed_body();
@@ -221,6 +267,7 @@ pub(super) fn spawn(shared: Arc<Shared>, listener: TcpListener) -> std::io::Resu
                     st.requests.push(RequestRecord {
                         method,
                         path,
+                        query,
                         status,
                         at,
                         authenticated,

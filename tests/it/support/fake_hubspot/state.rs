@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use super::faults::{Faults, RateWindow};
 use super::files::FileRec;
 use super::sender::{SentWebhook, WebhookCfg};
-use super::{FakeConfig, RequestRecord, Thread};
+use super::{FakeConfig, RequestRecord, Thread, TicketTiming};
 
 pub(super) struct Shared {
     pub state: parking_lot::Mutex<State>,
@@ -43,6 +43,9 @@ pub(super) struct Ids {
     subscription: u64,
     file: u64,
     event: u64,
+    inbox: u64,
+    ticket: u64,
+    user: u64,
 }
 
 impl Default for Ids {
@@ -56,6 +59,9 @@ impl Default for Ids {
             subscription: 2_371_671,
             file: 122_692_044_085,
             event: 3_269_195_544,
+            inbox: 273_071_900,
+            ticket: 57_774_743,
+            user: 207_838_823,
         }
     }
 }
@@ -87,6 +93,16 @@ impl Ids {
     }
     pub fn file(&mut self) -> String {
         bump(&mut self.file)
+    }
+    pub fn inbox(&mut self) -> String {
+        bump(&mut self.inbox)
+    }
+    pub fn ticket(&mut self) -> String {
+        bump(&mut self.ticket)
+    }
+    /// Users API object ids (not HubSpot user ids, §13.12).
+    pub fn user(&mut self) -> String {
+        bump(&mut self.user)
     }
     /// App-webhook `eventId`s (numbers).
     pub fn event(&mut self) -> u64 {
@@ -144,6 +160,12 @@ pub(super) struct ThreadRec {
     pub message_ids: Vec<String>,
     /// Accepted publish bodies merged with the public message (ids etc.).
     pub published: Vec<Value>,
+    /// For the Help Desk ticket delay.
+    pub created: Instant,
+    /// The Help Desk ticket, once the fake created it (§13.9).
+    pub ticket_id: Option<String>,
+    /// Served `GET …/threads/{id}?association=ticket` calls.
+    pub ticket_polls: u32,
 }
 
 impl ThreadRec {
@@ -163,6 +185,8 @@ impl ThreadRec {
             visitor_id: self.visitor_id.clone(),
             assigned_to: self.assigned_to.clone(),
             messages: self.published.clone(),
+            ticket_id: self.ticket_id.clone(),
+            ticket_polls: self.ticket_polls,
         }
     }
 }
@@ -174,6 +198,31 @@ pub(super) struct MessageRec {
     pub json: Value,
 }
 
+pub(super) struct TicketRec {
+    pub id: String,
+    /// The conversation thread the Help Desk opened it for.
+    pub thread_id: Option<String>,
+    pub properties: Map<String, Value>,
+    pub created_at: String,
+    /// Associated contacts, in the order they were associated.
+    pub contact_ids: Vec<String>,
+}
+
+pub(super) struct UserRec {
+    /// Users API object id (`hs_object_id`), local to the account.
+    pub id: String,
+    pub properties: Map<String, Value>,
+    pub created_at: String,
+}
+
+impl UserRec {
+    pub fn internal_id(&self) -> Option<&str> {
+        self.properties
+            .get("hs_internal_user_id")
+            .and_then(Value::as_str)
+    }
+}
+
 pub(super) struct ContactRec {
     pub id: String,
     pub properties: Map<String, Value>,
@@ -182,7 +231,6 @@ pub(super) struct ContactRec {
     pub created: Instant,
 }
 
-#[derive(Default)]
 pub(super) struct OAuthState {
     /// Authorization code → redirect_uri it was issued for (single use).
     pub codes: HashMap<String, String>,
@@ -190,11 +238,28 @@ pub(super) struct OAuthState {
     pub refresh: HashMap<String, RefreshRec>,
     pub token_requests: usize,
     pub rotate_refresh_tokens: bool,
+    /// What the portal granted the app: tokens minted from now on carry it.
+    pub granted: Vec<String>,
+}
+
+impl Default for OAuthState {
+    fn default() -> Self {
+        OAuthState {
+            codes: HashMap::new(),
+            access: HashMap::new(),
+            refresh: HashMap::new(),
+            token_requests: 0,
+            rotate_refresh_tokens: false,
+            granted: super::oauth::SCOPES.iter().map(|s| s.to_string()).collect(),
+        }
+    }
 }
 
 pub(super) struct AccessRec {
     pub hub_id: u64,
     pub expires_at: DateTime<Utc>,
+    /// A call needing a scope not in here answers 403 MISSING_SCOPES (§9.1).
+    pub scopes: Vec<String>,
 }
 
 pub(super) struct RefreshRec {
@@ -219,6 +284,16 @@ pub(super) struct State {
     /// (channelAccountId, integrationIdempotencyId) → message id.
     pub idempotency: HashMap<(String, String), String>,
     pub contacts: Vec<ContactRec>,
+    /// Contact properties a create may name besides the built-in ones.
+    pub extra_contact_properties: Vec<String>,
+    pub tickets: Vec<TicketRec>,
+    /// Thread id or integration thread id → its own ticket timing.
+    pub ticket_timing_overrides: HashMap<String, TicketTiming>,
+    /// Options of `hs_ticket_priority` (§13.9: editable per portal).
+    pub ticket_priorities: Vec<String>,
+    /// Pipeline id → its stage ids, in order.
+    pub ticket_pipelines: Vec<(String, Vec<String>)>,
+    pub users: Vec<UserRec>,
     pub inboxes: Vec<Value>,
     pub actors: Vec<Value>,
     pub webhook_settings: Option<Value>,
@@ -237,7 +312,7 @@ pub(super) struct State {
 
 impl State {
     pub fn new(cfg: FakeConfig) -> Self {
-        State {
+        let mut st = State {
             cfg,
             ids: Ids::default(),
             oauth: OAuthState::default(),
@@ -251,6 +326,12 @@ impl State {
             messages: HashMap::new(),
             idempotency: HashMap::new(),
             contacts: Vec::new(),
+            extra_contact_properties: Vec::new(),
+            tickets: Vec::new(),
+            ticket_timing_overrides: HashMap::new(),
+            ticket_priorities: ["LOW", "MEDIUM", "HIGH"].map(String::from).to_vec(),
+            ticket_pipelines: vec![("0".into(), ["1", "2", "3", "4"].map(String::from).to_vec())],
+            users: Vec::new(),
             inboxes: super::conversations::seed_inboxes(),
             actors: super::conversations::seed_actors(),
             webhook_settings: None,
@@ -262,7 +343,9 @@ impl State {
             sent_webhooks: Vec::new(),
             files: Vec::new(),
             message_statuses: HashMap::new(),
-        }
+        };
+        super::users::seed_users(&mut st);
+        st
     }
 
     pub fn channel(&self, id: &str) -> Option<&ChannelRec> {
@@ -289,6 +372,14 @@ impl State {
 
     pub fn contact(&self, id: &str) -> Option<&ContactRec> {
         self.contacts.iter().find(|c| c.id == id)
+    }
+
+    pub fn ticket(&self, id: &str) -> Option<&TicketRec> {
+        self.tickets.iter().find(|t| t.id == id)
+    }
+
+    pub fn ticket_mut(&mut self, id: &str) -> Option<&mut TicketRec> {
+        self.tickets.iter_mut().find(|t| t.id == id)
     }
 
     pub fn file(&self, id: &str) -> Option<&FileRec> {

@@ -66,6 +66,84 @@ pub(super) fn query_all(req: &HttpRequest, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// Every comma-separated value of a repeatable query parameter
+/// (`?properties=a,b&properties=c` → a, b, c).
+pub(super) fn query_list(req: &HttpRequest, key: &str) -> Vec<String> {
+    query_all(req, key)
+        .iter()
+        .flat_map(|p| {
+            p.split(',')
+                .map(str::trim)
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// The `properties` a CRM read asks for, or `defaults` when none.
+pub(super) fn requested_properties(req: &HttpRequest, defaults: &[&str]) -> Vec<String> {
+    let named = query_list(req, "properties");
+    if named.is_empty() {
+        defaults.iter().map(|s| s.to_string()).collect()
+    } else {
+        named
+    }
+}
+
+/// The `properties` object of a CRM create/update body.
+pub(super) fn properties_body(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
+    parse_object(body)?
+        .get("properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .ok_or_else(|| ApiError::validation("properties is required"))
+}
+
+/// A CRM property value as the text HubSpot stores (numbers and booleans too).
+pub(super) fn as_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// `{id, properties, createdAt, updatedAt, archived}` of a CRM object, with
+/// the listed properties only (unset ones as null) or, without `only`, all.
+pub(super) fn crm_object(
+    id: &str,
+    all: &serde_json::Map<String, Value>,
+    only: Option<&[String]>,
+    created_at: &str,
+    updated_at: &Value,
+) -> Value {
+    let properties: serde_json::Map<String, Value> = match only {
+        Some(names) => names
+            .iter()
+            .map(|n| (n.clone(), all.get(n).cloned().unwrap_or(Value::Null)))
+            .collect(),
+        None => all.clone(),
+    };
+    json!({
+        "id": id,
+        "properties": properties,
+        "createdAt": created_at,
+        "updatedAt": updated_at,
+        "archived": false,
+    })
+}
+
+/// The key of a CRM record GET (path parameter `param`) and the property it
+/// is matched against (`?idProperty=`, default `hs_object_id`).
+pub(super) fn record_key(req: &HttpRequest, param: &str) -> (String, String) {
+    let id_prop = query(req)
+        .remove("idProperty")
+        .unwrap_or_else(|| "hs_object_id".into());
+    (path_param(req, param), id_prop)
+}
+
 pub(super) fn path_param(req: &HttpRequest, name: &str) -> String {
     req.match_info().get(name).unwrap_or_default().to_string()
 }
