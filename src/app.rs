@@ -223,6 +223,9 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         store: repo.clone(),
         provision: provision.clone(),
         events: events.clone(),
+        outbox: hubspot_outbox.clone(),
+        create_contacts: config.hubspot.create_contacts,
+        tickets: config.hubspot.ticket.clone(),
         // Room left in the lease for an upload under way and the publish.
         media_budget: worker_config
             .lease

@@ -372,6 +372,7 @@ pub struct Relay {
     pub settings: Arc<Settings>,
     pub hubspot: Arc<HubSpot>,
     pub events: Arc<EventLog>,
+    pub hubspot_outbox: Arc<Outbox<HubSpotJob>>,
 }
 
 impl Relay {
@@ -399,13 +400,14 @@ impl Relay {
             store.clone(),
             settings.clone(),
             bot_outbox,
-            hubspot_outbox,
+            hubspot_outbox.clone(),
         ));
         Relay {
             store,
             settings,
             hubspot,
             events,
+            hubspot_outbox,
         }
     }
 

@@ -5,6 +5,7 @@ pub mod api;
 pub mod availability;
 pub mod client;
 pub mod compose;
+pub mod contacts;
 pub mod crm;
 pub mod error;
 pub mod files;
@@ -16,6 +17,7 @@ pub mod ratelimit;
 pub mod readiness;
 pub mod signature;
 pub mod signed_urls;
+pub mod tickets;
 pub mod webhook;
 
 pub use client::HubSpot;

@@ -5,9 +5,12 @@
 use super::client::HubSpot;
 use super::compose::{self, Composed, LineMedia};
 use super::error::HubSpotError;
-use super::provision::{ProvisionState, Provisioned};
+use super::provision::{InboxAccount, ProvisionState, Provisioned};
+use super::tickets::{TICKET_POLLS, TicketStep, fill_ticket, ticket_lane};
+use crate::config::TicketConfig;
 use crate::events::EventLog;
 use crate::media::{FetchError, Kind};
+use crate::outbox::Outbox;
 use crate::outbox::OutboxItem;
 use crate::outbox::worker::{Deliver, Outcome};
 use crate::relay::records::UploadedFile;
@@ -37,6 +40,12 @@ pub struct Publisher {
     /// Asked before claiming work, the same answer `/readyz` gives.
     pub readiness: Arc<super::readiness::Readiness>,
     pub events: Arc<EventLog>,
+    /// Where the Help Desk ticket step is queued (in a lane of its own).
+    pub outbox: Arc<Outbox<HubSpotJob>>,
+    /// Create a CRM contact for a user HubSpot does not know (`hubspot.create_contacts`).
+    pub create_contacts: bool,
+    /// What tickets get besides the session's own fields.
+    pub tickets: TicketConfig,
     /// How long all the downloads and uploads of one attempt may take together. An
     /// attempt is cut at its lease; this leaves room in it for an upload under way and
     /// the publish, so work done is recorded rather than lost with the attempt.
@@ -123,17 +132,22 @@ impl Publisher {
                 after: Duration::from_secs(1),
             })
         })?;
-        if let HubSpotJob::MessageStatus {
-            channel_id,
-            message_id,
-            status,
-            error,
-        } = &item.job
-        {
-            return Ok(self
-                .hubspot
-                .set_message_status(channel_id, message_id, status, error.as_deref())
-                .await?);
+        match &item.job {
+            HubSpotJob::MessageStatus {
+                channel_id,
+                message_id,
+                status,
+                error,
+            } => {
+                return Ok(self
+                    .hubspot
+                    .set_message_status(channel_id, message_id, status, error.as_deref())
+                    .await?);
+            }
+            HubSpotJob::FillTicket { session_id } => {
+                return self.ticket_step(session_id, item.attempts).await;
+            }
+            _ => {}
         }
         let session = self
             .store
@@ -151,16 +165,19 @@ impl Publisher {
             .store
             .user(&session.user_id)?
             .ok_or_else(|| permanent("the session's user no longer exists"))?;
+        let account = self.account_for(&target, &session)?;
         match &item.job {
             HubSpotJob::StartSession {
                 message_id,
                 history,
             } => {
                 let mut run = self.media_run(&session, message_id, item.attempts);
-                let contact = self.find_contact(&user).await?;
+                let contact =
+                    super::contacts::ensure_contact(&self.hubspot, &user, self.create_contacts)
+                        .await?;
                 let (media, attachments) = self.attach_history(&mut run, history).await?;
                 let composed = compose::first_message(&session, &user, history, &media);
-                let mut body = self.message_body(&target, &session, &user, message_id, &composed);
+                let mut body = self.message_body(&account, &session, &user, message_id, &composed);
                 body["attachments"] = Value::Array(attachments);
                 if let Some(id) = contact.as_deref().and_then(|c| c.parse::<i64>().ok()) {
                     body["associateWithContactId"] = json!(id);
@@ -169,9 +186,20 @@ impl Publisher {
                 let thread = published.conversations_thread_id;
                 let opened = Transition::Published {
                     thread_id: thread.clone(),
-                    account_id: target.account_id.clone(),
+                    account_id: account.account_id.clone(),
+                    contact_id: contact.clone(),
+                    awaits_ticket: account.help_desk,
                 };
                 let applied = self.store.apply_transition(&session.id, &opened)?;
+                if account.help_desk {
+                    // Its own lane: the session's messages never wait for the ticket.
+                    let job = HubSpotJob::FillTicket {
+                        session_id: session.id.clone(),
+                    };
+                    let now = chrono::Utc::now().timestamp_millis();
+                    self.outbox
+                        .enqueue(&OutboxItem::new(ticket_lane(&session.id), job, now))?;
+                }
                 tracing::info!(session = session.id, thread = ?thread, contact = ?contact, "session published to HubSpot");
                 if let Some((_, Some(happened))) = applied {
                     self.events.append(&session, happened, None)?;
@@ -184,7 +212,7 @@ impl Publisher {
             } => {
                 let mut run = self.media_run(&session, message_id, item.attempts);
                 let (composed, attachments) = self.prepare(&mut run, content).await?;
-                let mut body = self.message_body(&target, &session, &user, message_id, &composed);
+                let mut body = self.message_body(&account, &session, &user, message_id, &composed);
                 body["attachments"] = Value::Array(attachments);
                 self.hubspot.publish(&target.channel_id, &body).await?;
                 self.forget_uploads(&session.id, message_id);
@@ -194,7 +222,7 @@ impl Publisher {
                     rich_text: format!("<p><em>{}</em></p>", compose::escape_html(text)),
                     text: text.clone(),
                 };
-                let body = self.message_body(&target, &session, &user, message_id, &composed);
+                let body = self.message_body(&account, &session, &user, message_id, &composed);
                 self.hubspot.publish(&target.channel_id, &body).await?;
             }
             HubSpotJob::CloseThread => {
@@ -205,8 +233,8 @@ impl Publisher {
                 self.hubspot.set_thread_status(thread, "CLOSED").await?;
                 tracing::info!(session = session.id, thread, "HubSpot thread closed");
             }
-            // Sent above, before the session is read.
-            HubSpotJob::MessageStatus { .. } => {}
+            // Done above, before the session is read.
+            HubSpotJob::MessageStatus { .. } | HubSpotJob::FillTicket { .. } => {}
         }
         Ok(())
     }
@@ -385,9 +413,96 @@ impl Publisher {
         Ok(Ok((name.clone(), attachment(&file_id, &name))))
     }
 
+    /// The account a session publishes through: the one its thread is on once it has one;
+    /// else its inbox's (the default's for sessions from before inboxes could be chosen).
+    /// An inbox removed from the configuration still has its account in the store, so its
+    /// queued work is still delivered; without one, it is refused with the reason.
+    fn account_for(&self, target: &Provisioned, session: &Session) -> Result<InboxAccount, Stop> {
+        let inbox = session.inbox_id.as_deref().unwrap_or(&target.inbox_id);
+        let on_inbox = target.account_on(inbox).cloned();
+        if let Some(published) = &session.channel_account_id {
+            return Ok(InboxAccount {
+                inbox_id: inbox.to_string(),
+                account_id: published.clone(),
+                help_desk: on_inbox.is_some_and(|a| a.help_desk),
+            });
+        }
+        if let Some(account) = on_inbox {
+            return Ok(account);
+        }
+        match self.readiness.store.channel_account(inbox)? {
+            Some(record) if record.channel_id == target.channel_id => Ok(InboxAccount {
+                inbox_id: record.inbox_id,
+                account_id: record.id,
+                help_desk: false,
+            }),
+            _ => Err(permanent(format!(
+                "inbox {inbox} is not connected (not in hubspot.inbox_ids) and has no channel account"
+            ))),
+        }
+    }
+
+    /// One look for a Help Desk session's ticket (see `tickets`). While HubSpot has not made
+    /// it, the step is retried on the retry schedule, `TICKET_POLLS` times at most; then,
+    /// or when it cannot work, the bot gets `session.opened` without a ticket and the
+    /// dashboard a warning.
+    async fn ticket_step(&self, session_id: &str, attempts: u32) -> Result<(), Stop> {
+        let Some(session) = self.store.session(session_id)? else {
+            return Ok(());
+        };
+        let warnings = &self.readiness.warnings;
+        let ticket_id = match fill_ticket(&self.hubspot, &session, &self.tickets).await? {
+            TicketStep::Found {
+                ticket_id,
+                warnings: refused,
+            } => {
+                if refused.is_empty() {
+                    warnings.clear("tickets-scope-missing");
+                    warnings.clear("ticket-update-refused");
+                }
+                for (code, message) in refused {
+                    warnings.set(code, message);
+                }
+                warnings.clear("ticket-not-found");
+                tracing::info!(
+                    session = session_id,
+                    ticket = ticket_id,
+                    "Help Desk ticket filled"
+                );
+                Some(ticket_id)
+            }
+            TicketStep::NotYet if attempts + 1 < TICKET_POLLS => {
+                return Err(Stop(Outcome::Retry {
+                    error: "HubSpot has not made the ticket yet".into(),
+                    retry_after: None,
+                }));
+            }
+            TicketStep::NotYet => {
+                warnings.set(
+                    "ticket-not-found",
+                    format!(
+                        "no ticket appeared for session {session_id} after {TICKET_POLLS} looks; it opened without one"
+                    ),
+                );
+                None
+            }
+            TicketStep::GiveUp(code, message) => {
+                warnings.set(code, message);
+                None
+            }
+        };
+        let resolved = Transition::TicketResolved { ticket_id };
+        if let Some((session, Some(happened))) =
+            self.store.apply_transition(session_id, &resolved)?
+        {
+            self.events.append(&session, happened, None)?;
+        }
+        Ok(())
+    }
+
     fn message_body(
         &self,
-        target: &Provisioned,
+        account: &InboxAccount,
         session: &Session,
         user: &User,
         message_id: &str,
@@ -401,7 +516,7 @@ impl Publisher {
         json!({
             "type": "MESSAGE",
             "messageDirection": "INCOMING",
-            "channelAccountId": session.channel_account_id.as_deref().unwrap_or(&target.account_id),
+            "channelAccountId": account.account_id,
             "integrationThreadId": integration_thread_id(&session.id),
             "integrationIdempotencyId": format!("{}:{message_id}", session.id),
             "text": composed.text,
@@ -414,35 +529,6 @@ impl Publisher {
             "attachments": []
         })
     }
-
-    /// The CRM contact with the user's email or phone. A contact that cannot be looked up
-    /// (e.g. a missing scope) does not stop the session: it opens unassociated.
-    async fn find_contact(&self, user: &User) -> Result<Option<String>, Stop> {
-        let national = user.phone.as_deref().and_then(national_number);
-        let mut filters: Vec<(&str, &str)> = Vec::new();
-        if let Some(email) = user.email.as_deref() {
-            filters.push(("email", email));
-        }
-        if let Some(n) = national.as_deref() {
-            // HubSpot's searchable phone properties hold the number without country code.
-            filters.push(("hs_searchable_calculated_phone_number", n));
-            filters.push(("hs_searchable_calculated_mobile_number", n));
-        }
-        match self.hubspot.search_contact(&filters).await {
-            Ok(found) => Ok(found),
-            Err(e) if e.is_permanent() => {
-                tracing::warn!(error = %e, "contact search refused; publishing without a contact");
-                Ok(None)
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-}
-
-/// The national significant number of an E.164 phone number ("+14155550123" → "4155550123").
-pub fn national_number(e164: &str) -> Option<String> {
-    let parsed = phonenumber::parse(None, e164).ok()?;
-    Some(parsed.national().value().to_string())
 }
 
 #[cfg(test)]
@@ -539,6 +625,9 @@ mod tests {
             }),
             provision,
             events: relay.events.clone(),
+            outbox: relay.hubspot_outbox.clone(),
+            create_contacts: true,
+            tickets: Default::default(),
             media_budget: Duration::from_secs(10),
         };
         (relay, publisher)
@@ -740,18 +829,6 @@ mod tests {
                 "/conversations/v3/conversations/threads/9001".to_string(),
                 json!({"status": "CLOSED"})
             )]
-        );
-    }
-
-    #[test]
-    fn national_numbers_drop_the_country_code() {
-        assert_eq!(
-            national_number("+14155550123").as_deref(),
-            Some("4155550123")
-        );
-        assert_eq!(
-            national_number("+442071838750").as_deref(),
-            Some("2071838750")
         );
     }
 }

@@ -32,6 +32,10 @@ pub enum HubSpotJob {
         status: String,
         error: Option<String>,
     },
+    /// Find a Help Desk session's ticket and fill it from the session. Queued in a lane of
+    /// its own (`hubspot::tickets::ticket_lane`), so messages never wait behind it.
+    /// Written since schema 4.
+    FillTicket { session_id: String },
 }
 
 impl HubSpotJob {
@@ -42,6 +46,7 @@ impl HubSpotJob {
             HubSpotJob::Note { .. } => "note",
             HubSpotJob::CloseThread => "close_thread",
             HubSpotJob::MessageStatus { .. } => "message_status",
+            HubSpotJob::FillTicket { .. } => "fill_ticket",
         }
     }
 }

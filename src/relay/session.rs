@@ -191,11 +191,17 @@ pub fn session_of_integration_thread(itid: &str) -> Option<String> {
 /// changes and which event the bot gets for it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transition {
-    /// The first message is in HubSpot: the session is open on this thread and account.
+    /// The first message is in HubSpot: the session is open on this thread and account,
+    /// for this CRM contact. In a Help Desk the bot hears of it once the ticket is known
+    /// (`TicketResolved`), so that `session.opened` can name the ticket.
     Published {
         thread_id: Option<String>,
         account_id: String,
+        contact_id: Option<String>,
+        awaits_ticket: bool,
     },
+    /// The Help Desk ticket was found (or handoff stopped looking).
+    TicketResolved { ticket_id: Option<String> },
     /// An agent took the thread (`Some`) or it was unassigned (`None`).
     Assigned {
         agent: Option<Agent>,
@@ -239,20 +245,27 @@ pub fn apply(session: &Session, transition: &Transition) -> (Session, Option<Hap
         Transition::Published {
             thread_id,
             account_id,
+            contact_id,
+            awaits_ticket,
         } => {
             if next.hubspot_thread_id.is_none() {
                 next.hubspot_thread_id = thread_id.clone();
             }
             next.channel_account_id
                 .get_or_insert_with(|| account_id.clone());
+            if next.contact_id.is_none() {
+                next.contact_id = contact_id.clone();
+            }
             if next.status == SessionStatus::Pending {
                 next.status = SessionStatus::Open;
             }
-            Some(Happened {
-                kind: EventKind::Opened,
-                data: serde_json::json!({"hubspotThreadId": next.hubspot_thread_id}),
-                key: EventKey::opened(&session.id),
-            })
+            (!awaits_ticket).then(|| opened(&next))
+        }
+        Transition::TicketResolved { ticket_id } => {
+            if next.ticket_id.is_none() {
+                next.ticket_id = ticket_id.clone();
+            }
+            Some(opened(&next))
         }
         Transition::Assigned { agent, key } => {
             next.agent = agent.clone();
@@ -315,6 +328,20 @@ pub fn apply(session: &Session, transition: &Transition) -> (Session, Option<Hap
     (next, happened)
 }
 
+/// `session.opened`: the thread, and the ticket when there is one. One per session
+/// whichever transition gives it.
+fn opened(session: &Session) -> Happened {
+    let mut data = serde_json::json!({"hubspotThreadId": session.hubspot_thread_id});
+    if let Some(ticket) = &session.ticket_id {
+        data["ticketId"] = serde_json::json!(ticket);
+    }
+    Happened {
+        kind: EventKind::Opened,
+        data,
+        key: EventKey::opened(&session.id),
+    }
+}
+
 /// The `session.closed` of a session the bot stopped. Also asked again for a stop that is
 /// retried after the session closed, so that the event exists exactly once.
 pub fn bot_closed(session: &Session) -> Happened {
@@ -364,6 +391,8 @@ mod tests {
         let published = Transition::Published {
             thread_id: Some("42".into()),
             account_id: "acc".into(),
+            contact_id: Some("7".into()),
+            awaits_ticket: false,
         };
         let (open, event) = apply(&session(SessionStatus::Pending), &published);
         assert_eq!(open.status, SessionStatus::Open);
@@ -375,10 +404,36 @@ mod tests {
         let again = Transition::Published {
             thread_id: Some("43".into()),
             account_id: "other".into(),
+            contact_id: None,
+            awaits_ticket: false,
         };
         let (same, _) = apply(&open, &again);
         assert_eq!(same.hubspot_thread_id.as_deref(), Some("42"));
         assert_eq!(same.channel_account_id.as_deref(), Some("acc"));
+        assert_eq!(same.contact_id.as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn a_help_desk_session_opens_for_the_bot_when_its_ticket_is_known() {
+        let published = Transition::Published {
+            thread_id: Some("42".into()),
+            account_id: "acc".into(),
+            contact_id: None,
+            awaits_ticket: true,
+        };
+        let (open, event) = apply(&session(SessionStatus::Pending), &published);
+        assert_eq!(open.status, SessionStatus::Open);
+        assert!(event.is_none(), "not before the ticket is known");
+        let found = Transition::TicketResolved {
+            ticket_id: Some("9".into()),
+        };
+        let (with_ticket, event) = apply(&open, &found);
+        assert_eq!(with_ticket.ticket_id.as_deref(), Some("9"));
+        let event = event.unwrap();
+        assert_eq!(event.key, EventKey::opened("ses_1"));
+        assert_eq!(event.data["ticketId"], "9");
+        let (_, without) = apply(&open, &Transition::TicketResolved { ticket_id: None });
+        assert!(without.unwrap().data.get("ticketId").is_none());
     }
 
     #[test]

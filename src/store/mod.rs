@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Bumped whenever a stored record changes shape; `open` migrates step by step (see
 /// `migrate`).
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 pub use crate::relay::repo::Result;
 
@@ -207,10 +207,46 @@ impl Store {
             // rewritten: items of the old form stay readable and are parsed when processed.
             // The version says that an older handoff cannot read this store's queue.
             2 => Ok(()),
+            // 3 → 4: sessions remember their inbox (several can be connected). The one
+            // account an older store has becomes the default: each session gets the inbox
+            // of the account it published through, or of the one account there is. The
+            // HubSpot queue may now hold `fill_ticket` jobs, which an older handoff cannot
+            // read.
+            3 => self.give_sessions_their_inbox(),
             other => Err(StoreError::Schema(format!(
                 "no migration from schema version {other}"
             ))),
         }
+    }
+
+    fn give_sessions_their_inbox(&self) -> Result<()> {
+        let mut accounts = Vec::new();
+        for entry in self.settings.scan_prefix("hubspot.account.") {
+            let record: ChannelAccountRecord = decode(&entry?.1)?;
+            accounts.push(record);
+        }
+        let only = match accounts.as_slice() {
+            [one] => Some(one.inbox_id.clone()),
+            _ => None,
+        };
+        for entry in self.sessions.iter() {
+            let (key, value) = entry?;
+            let mut session: Session = decode(&value)?;
+            if session.inbox_id.is_some() {
+                continue;
+            }
+            let of_account = session.channel_account_id.as_ref().and_then(|id| {
+                accounts
+                    .iter()
+                    .find(|a| &a.id == id)
+                    .map(|a| a.inbox_id.clone())
+            });
+            session.inbox_id = of_account.or_else(|| only.clone());
+            if session.inbox_id.is_some() {
+                self.sessions.insert(key, encode(&session))?;
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn session_lock(&self, session_id: &str) -> MutexGuard<'_, ()> {
@@ -503,6 +539,57 @@ mod tests {
         };
         let again: InboundJob = decode(&encode(&job)).unwrap();
         assert_eq!(queued_event(&again).1, queued_event(&items[0].job).1);
+    }
+
+    #[test]
+    fn a_store_written_by_schema_3_gives_its_sessions_the_one_inbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        std::fs::create_dir_all(&path).unwrap();
+        // What handoff with schema 3 kept: one channel account, a session published through
+        // it and one not yet published, neither with an inbox.
+        let session = |id: &str, account: Option<&str>| {
+            serde_json::json!({"id": id, "user_id": "usr_1", "status": "open", "title": null,
+                "description": null, "external_id": null, "idempotency_key": null,
+                "hubspot_thread_id": null, "channel_account_id": account, "agent": null,
+                "created_at": "2026-12-01T00:00:00Z", "closed_at": null, "closed_by": null,
+                "failure": null})
+        };
+        let db = sled::open(path.join("store")).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &3u64.to_be_bytes())
+            .unwrap();
+        let account =
+            serde_json::json!({"id": "acc_1", "channel_id": "ch_1", "inbox_id": "481939"});
+        db.open_tree("settings")
+            .unwrap()
+            .insert(
+                "hubspot.account.481939",
+                serde_json::to_vec(&account).unwrap(),
+            )
+            .unwrap();
+        let sessions = db.open_tree("sessions").unwrap();
+        for (id, account) in [("ses_a", Some("acc_1")), ("ses_b", None)] {
+            sessions
+                .insert(id, serde_json::to_vec(&session(id, account)).unwrap())
+                .unwrap();
+        }
+        db.flush().unwrap();
+        drop((sessions, db));
+
+        let store = Store::open(&path, 8).unwrap();
+        let version = store.meta.get("schema_version").unwrap().unwrap();
+        assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
+        for id in ["ses_a", "ses_b"] {
+            let s = store.session(id).unwrap().unwrap();
+            assert_eq!(s.inbox_id.as_deref(), Some("481939"), "{id}");
+        }
+        assert_eq!(
+            store.channel_account("481939").unwrap().unwrap().id,
+            "acc_1",
+            "the account is kept, as the default inbox's"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
