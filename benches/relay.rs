@@ -203,7 +203,7 @@ async fn post_webhooks(
     let webhook = format!("{url}/webhooks/hubspot");
     let thread_ids: Vec<String> = sessions
         .iter()
-        .map(|s| handoff::store::integration_thread_id(s))
+        .map(|s| handoff::relay::integration_thread_id(s))
         .collect();
     load(duration, move |c, conn, n| {
         // Built with format! rather than json! to keep the load generator cheap.

@@ -18,7 +18,7 @@ use crate::relay::{BotJob, HubSpotJob, InboundJob};
 use crate::settings::Settings;
 use crate::store::{Store, StoreError};
 use actix_web::{App, HttpServer, middleware, web};
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -28,18 +28,14 @@ use tokio::task::JoinHandle;
 /// handlers never see this; each surface gets its own state (`BotApi`, `Ingress`,
 /// `AdminState`, `Ops`, the file links).
 pub struct AppState {
-    pub config: Arc<Config>,
     pub store: Store,
     pub hubspot: Arc<HubSpot>,
     pub provision: Arc<ProvisionState>,
     pub hubspot_outbox: Arc<Outbox<HubSpotJob>>,
     pub inbound_outbox: Arc<Outbox<InboundJob>>,
     pub bot_outbox: Arc<Outbox<BotJob>>,
-    pub events: Arc<EventLog>,
     /// The configuration merged with what the wizard saved.
     pub settings: Arc<Settings>,
-    /// Whether HubSpot work can be done, and why not: one answer for every asker.
-    pub readiness: Arc<Readiness>,
     pub admin: Arc<crate::web::auth::AdminAuth>,
     pub file_links: Arc<crate::hubspot::files::FileLinks>,
 }
@@ -67,7 +63,6 @@ pub enum StartError {
 
 /// A running handoff. Dropping it does not stop it; call [`Running::stop`].
 pub struct Running {
-    pub addr: SocketAddr,
     pub state: web::Data<AppState>,
     server: actix_web::dev::ServerHandle,
     server_task: JoinHandle<std::io::Result<()>>,
@@ -155,15 +150,12 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         warnings: Arc::default(),
     });
     let state = web::Data::new(AppState {
-        readiness: readiness.clone(),
-        config: config.clone(),
         store: store.clone(),
         hubspot: hubspot.clone(),
         provision: provision.clone(),
         hubspot_outbox: hubspot_outbox.clone(),
         inbound_outbox: inbound_outbox.clone(),
         bot_outbox: bot_outbox.clone(),
-        events: events.clone(),
         settings: settings.clone(),
         admin: admin.clone(),
         file_links: file_links.clone(),
@@ -326,7 +318,6 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         );
     }
     Ok(Running {
-        addr,
         state,
         server: handle,
         server_task,

@@ -62,7 +62,7 @@ impl Stream for Deadline {
     }
 }
 
-pub fn middleware<S, B>(
+pub(crate) fn middleware<S, B>(
     timeout: Duration,
     mut req: ServiceRequest,
     srv: &S,

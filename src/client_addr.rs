@@ -36,7 +36,7 @@ impl Cidr {
         Ok(Cidr { network, prefix })
     }
 
-    pub fn contains(&self, address: IpAddr) -> bool {
+    pub(crate) fn contains(&self, address: IpAddr) -> bool {
         // A dual-stack socket reports IPv4 peers as `::ffff:a.b.c.d`.
         match (self.network, address.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(a)) => {
@@ -72,7 +72,7 @@ impl<'de> Deserialize<'de> for Cidr {
 /// right-most `X-Forwarded-For` entry that is not a trusted proxy (entries to its left
 /// were written by the client itself and prove nothing). An entry that is not an address
 /// stops the walk at the last trusted hop, so garbage never picks the address.
-pub fn client_address<'a>(
+pub(crate) fn client_address<'a>(
     peer: IpAddr,
     forwarded_for: impl DoubleEndedIterator<Item = &'a str>,
     trusted: &[Cidr],
@@ -108,7 +108,7 @@ fn parse_entry(entry: &str) -> Option<IpAddr> {
 }
 
 /// [`client_address`] for an actix request.
-pub fn of_request(req: &actix_web::HttpRequest, trusted: &[Cidr]) -> IpAddr {
+pub(crate) fn of_request(req: &actix_web::HttpRequest, trusted: &[Cidr]) -> IpAddr {
     let peer = req
         .peer_addr()
         .map(|a| a.ip())

@@ -7,18 +7,18 @@ use serde_json::json;
 use std::fmt;
 
 #[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
     /// Sent as `Location` (a browser that is not logged in goes to the login page).
-    pub location: Option<&'static str>,
+    pub(crate) location: Option<&'static str>,
     /// Sent as `Retry-After` (whole seconds, rounded up).
-    pub retry_after: Option<std::time::Duration>,
+    pub(crate) retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -29,23 +29,23 @@ impl ApiError {
     }
 
     /// An admin page without a valid session: the browser is sent to the login page.
-    pub fn login_required() -> Self {
+    pub(crate) fn login_required() -> Self {
         ApiError {
             location: Some("/login"),
             ..Self::new(StatusCode::SEE_OTHER, "login-required", "log in first")
         }
     }
 
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, code, message)
     }
 
-    pub fn too_many_requests(message: impl Into<String>) -> Self {
+    pub(crate) fn too_many_requests(message: impl Into<String>) -> Self {
         Self::new(StatusCode::TOO_MANY_REQUESTS, "too-many-requests", message)
     }
 
     /// 429 with `Retry-After`.
-    pub fn retry_after(wait: std::time::Duration, message: impl Into<String>) -> Self {
+    pub(crate) fn retry_after(wait: std::time::Duration, message: impl Into<String>) -> Self {
         ApiError {
             retry_after: Some(wait),
             ..Self::too_many_requests(message)
@@ -53,25 +53,25 @@ impl ApiError {
     }
 
     /// HubSpot (or the bot) could not be asked right now.
-    pub fn upstream(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn upstream(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_GATEWAY, code, message)
     }
 
     /// The body is not JSON or has wrong types.
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad-request", message)
     }
 
     /// Well-formed, but a value is not acceptable.
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
-    pub fn unauthorized(message: impl Into<String>) -> Self {
+    pub(crate) fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
-    pub fn not_found(what: &str) -> Self {
+    pub(crate) fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "not-found",
@@ -79,11 +79,11 @@ impl ApiError {
         )
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
-    pub fn too_large(limit: usize) -> Self {
+    pub(crate) fn too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload-too-large",
@@ -136,14 +136,14 @@ impl From<crate::store::StoreError> for ApiError {
 }
 
 /// Routes actix's body, query and path extractor failures into [`ApiError`].
-pub mod extractors {
+pub(crate) mod extractors {
     use super::ApiError;
     use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
     use actix_web::{HttpRequest, web};
 
-    pub const BODY_LIMIT: usize = 1024 * 1024;
+    pub(crate) const BODY_LIMIT: usize = 1024 * 1024;
 
-    pub fn json_config() -> web::JsonConfig {
+    pub(crate) fn json_config() -> web::JsonConfig {
         web::JsonConfig::default()
             .limit(BODY_LIMIT)
             // Bots are not always careful with Content-Type; the body must still be JSON.
@@ -163,19 +163,19 @@ pub mod extractors {
             })
     }
 
-    pub fn query_config() -> web::QueryConfig {
+    pub(crate) fn query_config() -> web::QueryConfig {
         web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req: &HttpRequest| {
             ApiError::bad_request(format!("invalid query string: {err}")).into()
         })
     }
 
-    pub fn path_config() -> web::PathConfig {
+    pub(crate) fn path_config() -> web::PathConfig {
         web::PathConfig::default().error_handler(|err: PathError, _req: &HttpRequest| {
             ApiError::bad_request(format!("invalid path: {err}")).into()
         })
     }
 
-    pub fn form_config() -> web::FormConfig {
+    pub(crate) fn form_config() -> web::FormConfig {
         web::FormConfig::default()
             .limit(64 * 1024)
             .error_handler(|err, _req: &HttpRequest| {
@@ -183,7 +183,7 @@ pub mod extractors {
             })
     }
 
-    pub fn payload_config() -> web::PayloadConfig {
+    pub(crate) fn payload_config() -> web::PayloadConfig {
         web::PayloadConfig::default().limit(BODY_LIMIT)
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-pub struct EventLog {
+pub(crate) struct EventLog {
     repo: Arc<dyn EventRepo>,
     bot_outbox: Arc<Outbox<BotJob>>,
     /// Whether the bot has a webhook is asked per event: the wizard can set one at any time.
@@ -23,7 +23,7 @@ pub struct EventLog {
 }
 
 impl EventLog {
-    pub fn new(
+    pub(crate) fn new(
         repo: Arc<dyn EventRepo>,
         settings: Arc<Settings>,
         bot_outbox: Arc<Outbox<BotJob>>,
@@ -41,7 +41,7 @@ impl EventLog {
     /// Appends what happened to `session` unless an event with its key exists; returns the
     /// event when appended. The caller has the session already, so its `externalId` costs
     /// no read.
-    pub fn append(
+    pub(crate) fn append(
         &self,
         session: &Session,
         happened: Happened,
@@ -106,7 +106,7 @@ impl EventLog {
     }
 
     /// Queues HubSpot's delivery status of an agent message.
-    pub fn report_message_status(
+    pub(crate) fn report_message_status(
         &self,
         session_id: &str,
         message: &HubSpotMessageRef,
@@ -125,7 +125,7 @@ impl EventLog {
     }
 
     /// Events after `after`, waiting up to `wait` for one to arrive when there are none.
-    pub async fn read(
+    pub(crate) async fn read(
         &self,
         after: u64,
         limit: usize,

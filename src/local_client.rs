@@ -95,7 +95,7 @@ pub fn client(config: &Config, timeout: Duration) -> Result<reqwest::Client, Str
 
 /// Where this machine reaches the server over loopback, from `listen`: a wildcard or
 /// loopback listen address is reachable there; a specific other address is not.
-pub fn loopback_addr(config: &Config) -> Option<SocketAddr> {
+pub(crate) fn loopback_addr(config: &Config) -> Option<SocketAddr> {
     let listen = config.listen_addr();
     let ip = match listen.ip() {
         IpAddr::V4(v4) if v4.is_unspecified() => Ipv4Addr::LOCALHOST.into(),

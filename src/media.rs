@@ -5,7 +5,7 @@
 
 /// What kind of media the message said it carries; the content type must agree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Image,
     Audio,
     Video,
@@ -14,7 +14,7 @@ pub enum Kind {
 
 impl Kind {
     /// HubSpot's `fileUsageType` for the attachment.
-    pub fn usage(self) -> &'static str {
+    pub(crate) fn usage(self) -> &'static str {
         match self {
             Kind::Image => "IMAGE",
             Kind::Audio => "AUDIO",
@@ -34,28 +34,28 @@ impl Kind {
     }
 }
 
-pub struct Fetched {
-    pub bytes: bytes::Bytes,
-    pub mime: String,
-    pub name: String,
+pub(crate) struct Fetched {
+    pub(crate) bytes: bytes::Bytes,
+    pub(crate) mime: String,
+    pub(crate) name: String,
 }
 
 /// Why a download did not give a usable file.
 #[derive(Debug, PartialEq)]
-pub enum FetchError {
+pub(crate) enum FetchError {
     /// Worth another try (timeout, connection failure, 5xx, 429).
     Transient(String),
     /// Will never work (not http, 404, too large, wrong type, a blocked address).
     Refused(String),
 }
 
-pub struct Fetcher {
+pub(crate) struct Fetcher {
     http: crate::net::Outbound,
-    pub max_bytes: u64,
+    pub(crate) max_bytes: u64,
 }
 
 impl Fetcher {
-    pub fn new(config: &crate::config::Config, max_bytes: u64) -> Fetcher {
+    pub(crate) fn new(config: &crate::config::Config, max_bytes: u64) -> Fetcher {
         Fetcher {
             http: crate::net::Outbound::new(
                 config.media.address_policy(),
@@ -66,7 +66,7 @@ impl Fetcher {
         }
     }
 
-    pub async fn fetch(&self, url: &str, kind: Kind) -> Result<Fetched, FetchError> {
+    pub(crate) async fn fetch(&self, url: &str, kind: Kind) -> Result<Fetched, FetchError> {
         let parsed =
             url::Url::parse(url).map_err(|e| FetchError::Refused(format!("not a URL: {e}")))?;
         let mut response = self.http.get(&parsed).await.map_err(|e| match e {
@@ -161,7 +161,7 @@ fn file_name(url: &url::Url, mime: &str) -> String {
 
 /// The type of a file by its extension, for the common kinds users and agents send.
 /// A `Content-Type` without its parameters, lower-cased: `Image/PNG; q=1` → `image/png`.
-pub fn mime_essence(content_type: &str) -> String {
+pub(crate) fn mime_essence(content_type: &str) -> String {
     content_type
         .split(';')
         .next()
@@ -170,7 +170,7 @@ pub fn mime_essence(content_type: &str) -> String {
         .to_ascii_lowercase()
 }
 
-pub fn mime_for_extension(ext: &str) -> Option<&'static str> {
+pub(crate) fn mime_for_extension(ext: &str) -> Option<&'static str> {
     Some(match ext.to_ascii_lowercase().as_str() {
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",

@@ -29,13 +29,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 #[derive(Default)]
-pub struct MemoryStore {
+pub(crate) struct MemoryStore {
     state: Mutex<State>,
     /// Serializes event appends, as the sled store's append lock does. Separate from
     /// `state`: the step run under it queues outbox items, which takes `state`.
     append_lock: Mutex<()>,
     /// When set, outbox pushes fail (a full disk, say).
-    pub fail_pushes: AtomicBool,
+    pub(crate) fail_pushes: AtomicBool,
 }
 
 #[derive(Default)]
@@ -66,7 +66,7 @@ impl State {
 }
 
 impl MemoryStore {
-    pub fn put_session(&self, session: Session) {
+    pub(crate) fn put_session(&self, session: Session) {
         let mut state = self.state.lock();
         if let Some(thread) = &session.hubspot_thread_id {
             state.threads.insert(thread.clone(), session.id.clone());
@@ -74,22 +74,22 @@ impl MemoryStore {
         state.sessions.insert(session.id.clone(), session);
     }
 
-    pub fn put_user(&self, user: User) {
+    pub(crate) fn put_user(&self, user: User) {
         self.state.lock().users.insert(user.id.clone(), user);
     }
 
     /// The session a HubSpot thread id was indexed for.
-    pub fn session_of_thread(&self, thread: &str) -> Option<String> {
+    pub(crate) fn session_of_thread(&self, thread: &str) -> Option<String> {
         self.state.lock().threads.get(thread).cloned()
     }
 
     /// Every event in the log, oldest first.
-    pub fn events(&self) -> Vec<StoredEvent> {
+    pub(crate) fn events(&self) -> Vec<StoredEvent> {
         self.state.lock().events.values().cloned().collect()
     }
 
     /// The items queued for `J`, in key order (lane by lane, each in push order).
-    pub fn items<J: Job>(&self) -> Vec<OutboxItem<J>> {
+    pub(crate) fn items<J: Job>(&self) -> Vec<OutboxItem<J>> {
         let state = self.state.lock();
         state
             .outbox
@@ -100,7 +100,7 @@ impl MemoryStore {
             .collect()
     }
 
-    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+    pub(crate) fn dead_letters(&self) -> Vec<DeadLetter> {
         self.state.lock().dead_letters.clone()
     }
 }
@@ -194,10 +194,6 @@ impl EventRepo for MemoryStore {
             .event_keys
             .insert(key.as_str().to_string(), stored.seq);
         Ok(Some(stored))
-    }
-
-    fn event(&self, seq: u64) -> Result<Option<StoredEvent>> {
-        Ok(self.state.lock().events.get(&seq).cloned())
     }
 
     fn events_after(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>> {
@@ -367,18 +363,18 @@ impl SettingsRepo for MemoryStore {
 /// The relay's core parts over a memory store, as `app` wires them over sled: settings,
 /// the HubSpot client, the HubSpot and bot queues and the event log. For the tests of the
 /// HubSpot adapter and the event log.
-pub struct Relay {
-    pub store: Arc<MemoryStore>,
-    pub settings: Arc<Settings>,
-    pub hubspot: Arc<HubSpot>,
-    pub events: Arc<EventLog>,
-    pub hubspot_outbox: Arc<Outbox<HubSpotJob>>,
+pub(crate) struct Relay {
+    pub(crate) store: Arc<MemoryStore>,
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) hubspot: Arc<HubSpot>,
+    pub(crate) events: Arc<EventLog>,
+    pub(crate) hubspot_outbox: Arc<Outbox<HubSpotJob>>,
 }
 
 impl Relay {
     /// `config.hubspot.api_base` is where HubSpot is called (nothing answers by default);
     /// what `store` holds (an OAuth state, saved settings) is read as at start-up.
-    pub fn new(config: Config, store: MemoryStore) -> Relay {
+    pub(crate) fn new(config: Config, store: MemoryStore) -> Relay {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let store = Arc::new(store);
         let config = Arc::new(config);
@@ -412,7 +408,7 @@ impl Relay {
     }
 
     /// Stores a session with `status` and its user (who has an email); returns it.
-    pub fn session(&self, status: SessionStatus) -> Session {
+    pub(crate) fn session(&self, status: SessionStatus) -> Session {
         let now = Utc::now();
         let id = ulid::Ulid::generate();
         let user = User {
@@ -437,7 +433,7 @@ impl Relay {
     }
 
     /// The events of the log, as `(type, id)`.
-    pub fn event_kinds(&self) -> Vec<(String, String)> {
+    pub(crate) fn event_kinds(&self) -> Vec<(String, String)> {
         self.store
             .events()
             .into_iter()

@@ -37,7 +37,11 @@ static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Default::default);
 /// One delivery attempt's outcome for `destination` (`hubspot`, `inbound`, `bot`):
 /// `delivered`, `retry`, `permanent` or `deferred`; `latency` (from enqueueing to delivery)
 /// only for `delivered`.
-pub fn delivery(destination: &'static str, outcome: &'static str, latency: Option<Duration>) {
+pub(crate) fn delivery(
+    destination: &'static str,
+    outcome: &'static str,
+    latency: Option<Duration>,
+) {
     let mut r = REGISTRY.lock();
     *r.deliveries.entry((destination, outcome)).or_default() += 1;
     if let Some(latency) = latency {
@@ -55,7 +59,7 @@ pub fn delivery(destination: &'static str, outcome: &'static str, latency: Optio
 
 /// Marks a request no route matched (set by the default service), so its path, which
 /// could be anything, never becomes a label.
-pub struct Unmatched;
+pub(crate) struct Unmatched;
 
 /// The route pattern a handled request matched (`/api/v1/sessions/{id}`), or `unmatched`.
 /// actix records which resource matched while routing, so asking for its pattern walks
@@ -69,7 +73,7 @@ fn route_label(req: &actix_web::HttpRequest) -> String {
 }
 
 /// Counts every request by its route (not its path, so ids make no new series).
-pub fn middleware<S, B>(
+pub(crate) fn middleware<S, B>(
     req: ServiceRequest,
     srv: &S,
 ) -> impl Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>
@@ -94,22 +98,22 @@ fn escape(label: &str) -> String {
 }
 
 /// A queue's size when the metrics are read.
-pub struct QueueGauge {
-    pub name: &'static str,
-    pub depth: usize,
-    pub in_flight: usize,
+pub(crate) struct QueueGauge {
+    pub(crate) name: &'static str,
+    pub(crate) depth: usize,
+    pub(crate) in_flight: usize,
 }
 
 /// What `/metrics` reports besides the counters, read by the caller at request time.
-pub struct Gauges {
-    pub queues: Vec<QueueGauge>,
-    pub dead_letters: usize,
-    pub ratelimit_headroom: usize,
-    pub ready: bool,
+pub(crate) struct Gauges {
+    pub(crate) queues: Vec<QueueGauge>,
+    pub(crate) dead_letters: usize,
+    pub(crate) ratelimit_headroom: usize,
+    pub(crate) ready: bool,
 }
 
 /// The text exposition.
-pub fn render(gauges: &Gauges) -> String {
+pub(crate) fn render(gauges: &Gauges) -> String {
     let mut out = String::new();
     let w = &mut out;
     let family = |w: &mut String, name: &str, kind: &str, help: &str| {

@@ -28,7 +28,7 @@ pub enum Policy {
 
 /// What an address is, for deciding whether to connect to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
+pub(crate) enum Class {
     Public,
     /// Loopback, private, shared (CGNAT), benchmarking and similar local ranges: refused
     /// only under [`Policy::PublicOnly`].
@@ -40,7 +40,7 @@ pub enum Class {
 
 impl Class {
     /// Why `policy` refuses this address, or `None` when it may be connected to.
-    pub fn refused_by(self, policy: Policy) -> Option<&'static str> {
+    pub(crate) fn refused_by(self, policy: Policy) -> Option<&'static str> {
         match (self, policy) {
             (Class::Public, _) | (Class::Local(_), Policy::AllowPrivate) => None,
             (Class::Local(why) | Class::Never(why), _) => Some(why),
@@ -49,7 +49,7 @@ impl Class {
 }
 
 /// The range table.
-pub fn classify(ip: IpAddr) -> Class {
+pub(crate) fn classify(ip: IpAddr) -> Class {
     match ip {
         IpAddr::V4(v4) => classify_v4(v4),
         IpAddr::V6(v6) => classify_v6(v6),
@@ -131,11 +131,11 @@ fn classify_v6(ip: Ipv6Addr) -> Class {
 
 /// A fetch refused because of where it would connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Blocked {
-    pub host: String,
-    pub reason: &'static str,
+pub(crate) struct Blocked {
+    pub(crate) host: String,
+    pub(crate) reason: &'static str,
     /// Refused under every policy (metadata, link-local…), not only when blocking.
-    pub always: bool,
+    pub(crate) always: bool,
 }
 
 impl Blocked {
@@ -158,11 +158,11 @@ impl std::fmt::Display for Blocked {
 impl std::error::Error for Blocked {}
 
 /// The underlying name look-up, replaceable so tests can play a rebinding DNS server.
-pub trait Lookup: Send + Sync + 'static {
+pub(crate) trait Lookup: Send + Sync + 'static {
     fn lookup(&self, host: String) -> LookupFuture;
 }
 
-pub type LookupFuture = Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send>>;
+pub(crate) type LookupFuture = Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send>>;
 
 impl<F, Fut> Lookup for F
 where
@@ -205,14 +205,14 @@ impl TestHosts {
 
 /// A `reqwest` resolver that only ever hands over addresses the policy allows.
 #[derive(Clone)]
-pub struct CheckedResolver {
+pub(crate) struct CheckedResolver {
     policy: Policy,
     lookup: Arc<dyn Lookup>,
     test_hosts: TestHosts,
 }
 
 impl CheckedResolver {
-    pub fn new(policy: Policy, lookup: Arc<dyn Lookup>, test_hosts: TestHosts) -> Self {
+    pub(crate) fn new(policy: Policy, lookup: Arc<dyn Lookup>, test_hosts: TestHosts) -> Self {
         CheckedResolver {
             policy,
             lookup,
@@ -221,7 +221,7 @@ impl CheckedResolver {
     }
 
     /// The addresses of `host` that may be connected to; an error when there are none.
-    pub async fn allowed(
+    pub(crate) async fn allowed(
         &self,
         host: &str,
     ) -> Result<Vec<IpAddr>, Box<dyn std::error::Error + Send + Sync>> {
@@ -265,7 +265,7 @@ impl reqwest::dns::Resolve for CheckedResolver {
 
 /// Why an outside URL gave no answer.
 #[derive(Debug)]
-pub enum FetchError {
+pub(crate) enum FetchError {
     /// Never tried: not http(s), or no host.
     Refused(String),
     /// Never tried: its address is refused.
@@ -276,17 +276,17 @@ pub enum FetchError {
 
 /// An HTTP client for outside URLs: the checked resolver, no proxy, no redirects (a
 /// redirect could point anywhere, past the literal-address check).
-pub struct Outbound {
+pub(crate) struct Outbound {
     http: reqwest::Client,
     policy: Policy,
 }
 
 impl Outbound {
-    pub fn new(policy: Policy, timeout: Duration, test_hosts: &TestHosts) -> Outbound {
+    pub(crate) fn new(policy: Policy, timeout: Duration, test_hosts: &TestHosts) -> Outbound {
         Self::with_lookup(policy, timeout, test_hosts, Arc::new(system_lookup))
     }
 
-    pub fn with_lookup(
+    pub(crate) fn with_lookup(
         policy: Policy,
         timeout: Duration,
         test_hosts: &TestHosts,
@@ -307,7 +307,7 @@ impl Outbound {
     }
 
     /// Refuses what is not http(s) and hosts that are refused IP literals.
-    pub fn check(&self, url: &url::Url) -> Result<(), FetchError> {
+    pub(crate) fn check(&self, url: &url::Url) -> Result<(), FetchError> {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(FetchError::Refused(
                 "only http and https links are fetched".into(),
@@ -326,7 +326,7 @@ impl Outbound {
     }
 
     /// A GET of `url` through the checked resolver.
-    pub async fn get(&self, url: &url::Url) -> Result<reqwest::Response, FetchError> {
+    pub(crate) async fn get(&self, url: &url::Url) -> Result<reqwest::Response, FetchError> {
         self.check(url)?;
         self.http.get(url.clone()).send().await.map_err(|e| {
             // The resolver's refusal arrives wrapped in reqwest's connect error.

@@ -13,20 +13,20 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// What the operational endpoints read.
-pub struct Ops {
-    pub store: Store,
-    pub readiness: Arc<Readiness>,
+pub(crate) struct Ops {
+    pub(crate) store: Store,
+    pub(crate) readiness: Arc<Readiness>,
     /// For the rate-limit headroom in `/metrics`.
-    pub hubspot: Arc<HubSpot>,
-    pub queues: Vec<Arc<dyn QueueView>>,
-    pub metrics_token: Option<Secret>,
+    pub(crate) hubspot: Arc<HubSpot>,
+    pub(crate) queues: Vec<Arc<dyn QueueView>>,
+    pub(crate) metrics_token: Option<Secret>,
     /// For `handoff backup`: written to `{data_dir}/admin.token` (0600) at every start, so
     /// only who can read the data directory can ask for a backup.
-    pub backup_token: Secret,
-    pub data_dir: PathBuf,
+    pub(crate) backup_token: Secret,
+    pub(crate) data_dir: PathBuf,
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/admin/backup", web::get().to(backup))
@@ -36,7 +36,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// A backup is for the machine's own operator (`handoff backup`), never for the network:
 /// only a loopback peer may ask. The TCP peer decides; `X-Forwarded-For` is not believed,
 /// because a proxy on this machine would make every remote client look local.
-pub fn loopback_only(peer: Option<std::net::SocketAddr>) -> Result<(), ApiError> {
+pub(crate) fn loopback_only(peer: Option<std::net::SocketAddr>) -> Result<(), ApiError> {
     match peer {
         Some(peer) if peer.ip().to_canonical().is_loopback() => Ok(()),
         _ => Err(ApiError::forbidden(
@@ -159,7 +159,7 @@ async fn metrics(
         .body(crate::metrics::render(&gauges)))
 }
 
-pub async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
     actix_web::HttpMessage::extensions_mut(&req).insert(crate::metrics::Unmatched);
     Err(ApiError::not_found("route"))
 }

@@ -6,7 +6,7 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use tracing::Instrument;
 
-pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 fn sane(value: &HeaderValue) -> Option<String> {
     let s = value.to_str().ok()?;
@@ -17,7 +17,7 @@ fn sane(value: &HeaderValue) -> Option<String> {
     .then(|| s.to_string())
 }
 
-pub fn middleware<S, B>(
+pub(crate) fn middleware<S, B>(
     mut req: ServiceRequest,
     srv: &S,
 ) -> impl Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>

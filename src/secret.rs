@@ -24,7 +24,7 @@ impl Secret {
 
 /// Compares a presented credential with the expected one without leaking, through timing,
 /// how much of it matched.
-pub fn constant_time_eq(a: &str, b: &str) -> bool {
+pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
@@ -49,7 +49,7 @@ impl<'de> Deserialize<'de> for Secret {
 
 /// Environment variables arrive typed by figment's guesswork (`HANDOFF_HUBSPOT__APP_ID=123`
 /// becomes a number); every string-valued key accepts numbers and booleans as their text.
-pub fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub(crate) fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Lenient {
@@ -69,7 +69,7 @@ pub fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Erro
 }
 
 /// Decodes a `whsec_…` secret into the HMAC key.
-pub fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
     let encoded = secret
         .strip_prefix("whsec_")
         .ok_or_else(|| "must start with `whsec_`".to_string())?;
@@ -83,7 +83,7 @@ pub fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
 }
 
 /// The token of an `Authorization: Bearer …` header.
-pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+pub(crate) fn bearer_token(req: &HttpRequest) -> Option<&str> {
     req.headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())

@@ -29,7 +29,7 @@ macro_rules! api_routes {
         /// Every `(METHOD, path)` of `/api/v1`, with `{id}` path parameters.
         pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
 
-        pub fn routes(cfg: &mut web::ServiceConfig) {
+        pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
             cfg.service(
                 web::scope("/api/v1")
                     $(.route($path, web::method(actix_web::http::Method::$method).to($handler)))*
@@ -88,7 +88,7 @@ async fn openapi() -> HttpResponse {
 /// A JSON body that must be an object, as the document says: serde would also read a
 /// struct from an array (`["Jane", "jane@example.com"]`), which no schema describes. It asks
 /// the deserializer for a map, so the body is still parsed once, straight into `T`.
-pub struct JsonObject<T>(pub T);
+pub(crate) struct JsonObject<T>(pub T);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for JsonObject<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -109,17 +109,17 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for JsonObject<T> {
 
 /// What the bot API's handlers use: sessions are stored, user messages queued for HubSpot,
 /// events read from the log. Nothing here calls HubSpot.
-pub struct BotApi {
-    pub store: Store,
-    pub settings: Arc<Settings>,
-    pub hubspot_outbox: Arc<Outbox<HubSpotJob>>,
-    pub events: Arc<EventLog>,
+pub(crate) struct BotApi {
+    pub(crate) store: Store,
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) hubspot_outbox: Arc<Outbox<HubSpotJob>>,
+    pub(crate) events: Arc<EventLog>,
     /// Whether agents are there; answered by the HubSpot adapter.
-    pub availability: Arc<dyn AgentAvailability>,
+    pub(crate) availability: Arc<dyn AgentAvailability>,
 }
 
 /// Proof that the request carried the bot's API key.
-pub struct BotAuth;
+pub(crate) struct BotAuth;
 
 impl FromRequest for BotAuth {
     type Error = ApiError;
@@ -162,7 +162,7 @@ fn user_json(user: &User) -> Value {
     v
 }
 
-pub fn session_json(s: &Session) -> Value {
+pub(crate) fn session_json(s: &Session) -> Value {
     let mut v = json!({
         "sessionId": s.id,
         "status": s.status,
@@ -357,7 +357,7 @@ fn check_session(
 /// entry point of the `bot_request` fuzz target and its corpus replay test. `Err` is the
 /// 4xx the handler would answer.
 #[doc(hidden)]
-pub fn parse_request(route: &str, body: &[u8]) -> Result<(), ApiError> {
+pub(crate) fn parse_request(route: &str, body: &[u8]) -> Result<(), ApiError> {
     fn object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         serde_json::from_slice::<JsonObject<T>>(body)
             .map(|o| o.0)

@@ -11,11 +11,11 @@ use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub struct BotDeliverer {
-    pub http: reqwest::Client,
-    pub settings: Arc<Settings>,
-    pub store: Store,
-    pub events: Arc<EventLog>,
+pub(crate) struct BotDeliverer {
+    pub(crate) http: reqwest::Client,
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) store: Store,
+    pub(crate) events: Arc<EventLog>,
 }
 
 /// Statuses after which the same request may succeed later.
@@ -141,7 +141,7 @@ impl Deliver<BotJob> for BotDeliverer {
 
 /// Sends one signed `handoff.test` event to the bot's webhook now (the wizard's
 /// **Send test event**), outside the outbox. Returns the bot's status, or what went wrong.
-pub async fn send_test_event(webhook: &BotWebhook) -> Result<u16, String> {
+pub(crate) async fn send_test_event(webhook: &BotWebhook) -> Result<u16, String> {
     let id = format!(
         "evt_test_{}",
         ulid::Ulid::generate().to_string().to_lowercase()

@@ -39,7 +39,7 @@ const MAX_TEXT_CHARS: usize = 65_536;
 impl Content {
     /// Parses `{type, payload}`. A payload of the wrong shape is a 400; an unknown type or an
     /// unacceptable value is a 422.
-    pub fn parse(kind: &str, payload: Value) -> Result<Content, ApiError> {
+    pub(crate) fn parse(kind: &str, payload: Value) -> Result<Content, ApiError> {
         fn shape<T: serde::de::DeserializeOwned>(
             kind: &str,
             payload: Value,

@@ -7,16 +7,14 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-pub use crate::secret::decode_secret;
-
 /// `whsec_` and 32 random bytes, base64: a fresh Standard Webhooks secret.
-pub fn new_secret() -> String {
+pub(crate) fn new_secret() -> String {
     let key: [u8; 32] = rand::random();
     format!("whsec_{}", STANDARD.encode(key))
 }
 
 /// The `webhook-signature` header value for one delivery attempt.
-pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+pub(crate) fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts any key length");
     mac.update(id.as_bytes());
     mac.update(b".");
@@ -29,6 +27,7 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::decode_secret;
 
     #[test]
     fn generated_secrets_are_valid_standard_webhooks_secrets() {

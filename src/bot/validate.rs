@@ -39,31 +39,31 @@ fn invalid_url(field: &str) -> ApiError {
 
 /// An http(s) URL handoff itself calls or shows (the bot's webhook, a picture), by
 /// [`HTTP_URL_PATTERN`], at most 2048 characters.
-pub fn http_url(field: &str, value: &str) -> Result<(), ApiError> {
+pub(crate) fn http_url(field: &str, value: &str) -> Result<(), ApiError> {
     let ok = value.len() <= 2048 && HTTP_URL.is_match(value) && url::Url::parse(value).is_ok();
     ok.then_some(()).ok_or_else(|| invalid_url(field))
 }
 
 /// A media link, by [`MEDIA_URL_PATTERN`], at most 2048 characters.
-pub fn media_url(field: &str, value: &str) -> Result<(), ApiError> {
+pub(crate) fn media_url(field: &str, value: &str) -> Result<(), ApiError> {
     let ok = value.len() <= 2048 && MEDIA_URL.is_match(value);
     ok.then_some(()).ok_or_else(|| invalid_url(field))
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct UserBody {
-    pub name: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub picture_url: Option<String>,
-    pub external_id: Option<String>,
+pub(crate) struct UserBody {
+    pub(crate) name: Option<String>,
+    pub(crate) email: Option<String>,
+    pub(crate) phone: Option<String>,
+    pub(crate) picture_url: Option<String>,
+    pub(crate) external_id: Option<String>,
 }
 
 /// The addresses Botpress makes up for users it has no email for (the HITL plugin's
 /// `<user>@no-reply.<bot>.botpress.com`, and the `.botpress.invalid` and `noemail.com`
 /// placeholders): they name nobody, so they must never create or match a CRM contact.
-pub fn is_made_up_email(email: &str) -> bool {
+pub(crate) fn is_made_up_email(email: &str) -> bool {
     let email = email.to_ascii_lowercase();
     let Some((_, domain)) = email.rsplit_once('@') else {
         return false;
@@ -76,7 +76,7 @@ pub fn is_made_up_email(email: &str) -> bool {
 /// Validates a user and normalizes it: email trimmed, phone in E.164. A made-up email
 /// counts as none; it still keys the user when the bot gave no `externalId`, so the same
 /// visitor stays one user.
-pub fn user(body: UserBody) -> Result<UserInput, ApiError> {
+pub(crate) fn user(body: UserBody) -> Result<UserInput, ApiError> {
     // An empty email, phone or picture is refused, not taken for none: the document says
     // what each must look like when it is given.
     let email = body.email.map(|e| e.trim().to_string());
@@ -119,7 +119,7 @@ pub fn user(body: UserBody) -> Result<UserInput, ApiError> {
 /// in all; single spaces between digits are dropped. This is the format the OpenAPI
 /// document states, so a number the document allows is never refused: a number that
 /// belongs to nobody simply matches no contact.
-pub fn e164(raw: &str) -> Result<String, ApiError> {
+pub(crate) fn e164(raw: &str) -> Result<String, ApiError> {
     let invalid = || {
         ApiError::invalid(
             "invalid-phone",
@@ -144,7 +144,7 @@ pub fn e164(raw: &str) -> Result<String, ApiError> {
 }
 
 /// Optional free text: at most `max` characters as sent, then trimmed; empty means absent.
-pub fn optional_text(
+pub(crate) fn optional_text(
     field: &str,
     value: Option<String>,
     max: usize,
@@ -164,7 +164,7 @@ pub fn optional_text(
 
 /// A caller-chosen id (`messageId`, `externalId`, `Idempotency-Key`): 1–200 printable
 /// characters.
-pub fn client_id(field: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+pub(crate) fn client_id(field: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
     match value {
         None => Ok(None),
         Some(v)
@@ -185,7 +185,7 @@ fn truncate(s: &str, max: usize) -> String {
 
 /// An `inboxId` the bot named: it must be one handoff connected (422 otherwise, naming
 /// the ones it can use).
-pub fn connected_inbox(inbox: &str, connected: &[String]) -> Result<(), ApiError> {
+pub(crate) fn connected_inbox(inbox: &str, connected: &[String]) -> Result<(), ApiError> {
     if connected.iter().any(|c| c == inbox) {
         return Ok(());
     }

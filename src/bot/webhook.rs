@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 #[derive(Deserialize)]
-pub struct WebhookBody {
+pub(crate) struct WebhookBody {
     url: String,
 }
 
@@ -31,7 +31,7 @@ fn ensure_unlocked(settings: &Settings) -> Result<(), ApiError> {
 }
 
 /// `PUT /api/v1/webhook {url}` → `{url, secret}`.
-pub async fn register(
+pub(crate) async fn register(
     _: BotAuth,
     state: web::Data<BotApi>,
     body: web::Json<super::api::JsonObject<WebhookBody>>,
@@ -54,13 +54,13 @@ pub async fn register(
 }
 
 /// `GET /api/v1/webhook` → `{url}` (`null` when events are only in the feed).
-pub async fn show(_: BotAuth, state: web::Data<BotApi>) -> HttpResponse {
+pub(crate) async fn show(_: BotAuth, state: web::Data<BotApi>) -> HttpResponse {
     let url = state.settings.bot_webhook().map(|w| w.url);
     HttpResponse::Ok().json(json!({"url": url}))
 }
 
 /// `DELETE /api/v1/webhook` → 204: events are then only in the feed.
-pub async fn remove(_: BotAuth, state: web::Data<BotApi>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn remove(_: BotAuth, state: web::Data<BotApi>) -> Result<HttpResponse, ApiError> {
     ensure_unlocked(&state.settings)?;
     state
         .settings

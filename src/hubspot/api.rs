@@ -7,10 +7,10 @@ use reqwest::Method;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
-pub const CHANNELS: &str = "/conversations/v3/custom-channels";
+pub(crate) const CHANNELS: &str = "/conversations/v3/custom-channels";
 
 /// How long the signed file URLs handoff asks for are valid.
-pub const SIGNED_URL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(86_400);
+pub(crate) const SIGNED_URL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 fn id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     crate::secret::lenient_string(d)
@@ -26,25 +26,23 @@ fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Channel {
+pub(crate) struct Channel {
     #[serde(deserialize_with = "id")]
-    pub id: String,
-    #[serde(default)]
-    pub name: String,
-    pub webhook_url: Option<String>,
+    pub(crate) id: String,
+    pub(crate) webhook_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ChannelAccount {
+pub(crate) struct ChannelAccount {
     #[serde(deserialize_with = "id")]
-    pub id: String,
+    pub(crate) id: String,
     #[serde(deserialize_with = "id")]
-    pub inbox_id: String,
+    pub(crate) inbox_id: String,
     #[serde(default)]
-    pub archived: bool,
+    pub(crate) archived: bool,
     #[serde(default = "yes")]
-    pub authorized: bool,
+    pub(crate) authorized: bool,
 }
 
 fn yes() -> bool {
@@ -53,36 +51,34 @@ fn yes() -> bool {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PublishedMessage {
-    #[serde(deserialize_with = "id")]
-    pub id: String,
+pub(crate) struct PublishedMessage {
     #[serde(default, deserialize_with = "opt_id")]
-    pub conversations_thread_id: Option<String>,
+    pub(crate) conversations_thread_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Inbox {
+pub(crate) struct Inbox {
     #[serde(deserialize_with = "id")]
-    pub id: String,
+    pub(crate) id: String,
     #[serde(default)]
-    pub name: String,
+    pub(crate) name: String,
     #[serde(rename = "type", default)]
-    pub kind: String,
+    pub(crate) kind: String,
     #[serde(default)]
-    pub archived: bool,
+    pub(crate) archived: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Subscription {
+pub(crate) struct Subscription {
     #[serde(deserialize_with = "id")]
-    pub id: String,
+    pub(crate) id: String,
     #[serde(default)]
-    pub event_type: String,
-    pub property_name: Option<String>,
+    pub(crate) event_type: String,
+    pub(crate) property_name: Option<String>,
     #[serde(default)]
-    pub active: bool,
+    pub(crate) active: bool,
 }
 
 #[derive(Deserialize)]
@@ -129,12 +125,15 @@ impl HubSpot {
         Ok(all)
     }
 
-    pub async fn list_channels(&self) -> Result<Vec<Channel>, HubSpotError> {
+    pub(crate) async fn list_channels(&self) -> Result<Vec<Channel>, HubSpotError> {
         self.list_all(CHANNELS, Auth::Developer).await
     }
 
     /// `None` when HubSpot does not know the channel (404).
-    pub async fn get_channel(&self, channel_id: &str) -> Result<Option<Channel>, HubSpotError> {
+    pub(crate) async fn get_channel(
+        &self,
+        channel_id: &str,
+    ) -> Result<Option<Channel>, HubSpotError> {
         let path = format!("{CHANNELS}/{channel_id}");
         match self
             .call(Method::GET, &path, &[], None, Auth::Developer)
@@ -146,12 +145,12 @@ impl HubSpot {
         }
     }
 
-    pub async fn create_channel(&self, body: &Value) -> Result<Channel, HubSpotError> {
+    pub(crate) async fn create_channel(&self, body: &Value) -> Result<Channel, HubSpotError> {
         self.call(Method::POST, CHANNELS, &[], Some(body), Auth::Developer)
             .await
     }
 
-    pub async fn update_channel_webhook(
+    pub(crate) async fn update_channel_webhook(
         &self,
         channel_id: &str,
         webhook_url: &str,
@@ -162,7 +161,7 @@ impl HubSpot {
             .await
     }
 
-    pub async fn list_channel_accounts(
+    pub(crate) async fn list_channel_accounts(
         &self,
         channel_id: &str,
     ) -> Result<Vec<ChannelAccount>, HubSpotError> {
@@ -173,7 +172,7 @@ impl HubSpot {
         .await
     }
 
-    pub async fn create_channel_account(
+    pub(crate) async fn create_channel_account(
         &self,
         channel_id: &str,
         body: &Value,
@@ -183,7 +182,7 @@ impl HubSpot {
             .await
     }
 
-    pub async fn publish(
+    pub(crate) async fn publish(
         &self,
         channel_id: &str,
         message: &Value,
@@ -193,7 +192,7 @@ impl HubSpot {
             .await
     }
 
-    pub async fn set_thread_status(
+    pub(crate) async fn set_thread_status(
         &self,
         thread_id: &str,
         status: &str,
@@ -206,7 +205,7 @@ impl HubSpot {
     }
 
     /// Uploads a private file into `folder` (created if missing); returns its id.
-    pub async fn upload_file(
+    pub(crate) async fn upload_file(
         &self,
         bytes: bytes::Bytes,
         name: &str,
@@ -235,13 +234,13 @@ impl HubSpot {
         Ok(uploaded.id)
     }
 
-    pub async fn list_inboxes(&self) -> Result<Vec<Inbox>, HubSpotError> {
+    pub(crate) async fn list_inboxes(&self) -> Result<Vec<Inbox>, HubSpotError> {
         self.list_all("/conversations/v3/conversations/inboxes", Auth::Bearer)
             .await
     }
 
     /// The first CRM contact matching any of the filters, each `(property, value)` with `EQ`.
-    pub async fn search_contact(
+    pub(crate) async fn search_contact(
         &self,
         filters: &[(&str, &str)],
     ) -> Result<Option<String>, HubSpotError> {
@@ -275,7 +274,7 @@ impl HubSpot {
         Ok(format!("/webhooks/v3/{}/{tail}", dev.app_id))
     }
 
-    pub async fn put_webhook_target(&self, target_url: &str) -> Result<(), HubSpotError> {
+    pub(crate) async fn put_webhook_target(&self, target_url: &str) -> Result<(), HubSpotError> {
         let path = self.webhooks_path("settings")?;
         let body = json!({ "targetUrl": target_url, "throttling": { "maxConcurrentRequests": 10, "period": "SECONDLY" } });
         self.call::<Value>(Method::PUT, &path, &[], Some(&body), Auth::Developer)
@@ -283,7 +282,7 @@ impl HubSpot {
             .map(|_| ())
     }
 
-    pub async fn list_subscriptions(&self) -> Result<Vec<Subscription>, HubSpotError> {
+    pub(crate) async fn list_subscriptions(&self) -> Result<Vec<Subscription>, HubSpotError> {
         let path = self.webhooks_path("subscriptions")?;
         let value: Value = self
             .call(Method::GET, &path, &[], None, Auth::Developer)
@@ -294,7 +293,7 @@ impl HubSpot {
             .map_err(|e| HubSpotError::Unexpected(format!("subscriptions: {e}")))
     }
 
-    pub async fn create_subscription(
+    pub(crate) async fn create_subscription(
         &self,
         event_type: &str,
         property: Option<&str>,
@@ -309,7 +308,7 @@ impl HubSpot {
             .map(|_| ())
     }
 
-    pub async fn activate_subscription(&self, id: &str) -> Result<(), HubSpotError> {
+    pub(crate) async fn activate_subscription(&self, id: &str) -> Result<(), HubSpotError> {
         let path = self.webhooks_path(&format!("subscriptions/{id}"))?;
         let body = json!({ "active": true });
         self.call::<Value>(Method::PATCH, &path, &[], Some(&body), Auth::Developer)
@@ -319,25 +318,25 @@ impl HubSpot {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct Actor {
-    pub name: Option<String>,
-    pub email: Option<String>,
-    pub avatar: Option<String>,
+pub(crate) struct Actor {
+    pub(crate) name: Option<String>,
+    pub(crate) email: Option<String>,
+    pub(crate) avatar: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct SignedFile {
-    pub url: String,
+pub(crate) struct SignedFile {
+    pub(crate) url: String,
     /// When `url` stops working (HubSpot may grant less than was asked for).
     #[serde(default, rename = "expiresAt")]
-    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
-    pub name: Option<String>,
-    pub extension: Option<String>,
-    pub size: Option<u64>,
+    pub(crate) expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub(crate) name: Option<String>,
+    pub(crate) extension: Option<String>,
+    pub(crate) size: Option<u64>,
 }
 
 impl SignedFile {
-    pub fn file_name(&self) -> Option<String> {
+    pub(crate) fn file_name(&self) -> Option<String> {
         match (&self.name, &self.extension) {
             (Some(n), Some(e)) if !n.ends_with(&format!(".{e}")) => Some(format!("{n}.{e}")),
             (Some(n), _) => Some(n.clone()),
@@ -346,24 +345,24 @@ impl SignedFile {
     }
 
     /// A MIME type from the extension (the Files API does not give one).
-    pub fn mime_type(&self) -> Option<&'static str> {
+    pub(crate) fn mime_type(&self) -> Option<&'static str> {
         crate::media::mime_for_extension(self.extension.as_deref()?)
     }
 }
 
 impl HubSpot {
-    pub async fn get_actor(&self, actor_id: &str) -> Result<Actor, HubSpotError> {
+    pub(crate) async fn get_actor(&self, actor_id: &str) -> Result<Actor, HubSpotError> {
         let path = format!("/conversations/v3/conversations/actors/{actor_id}");
         self.call(Method::GET, &path, &[], None, Auth::Bearer).await
     }
 
-    pub async fn signed_file_url(&self, file_id: &str) -> Result<SignedFile, HubSpotError> {
+    pub(crate) async fn signed_file_url(&self, file_id: &str) -> Result<SignedFile, HubSpotError> {
         self.signed_file_url_with(file_id, super::client::Budget::Shared)
             .await
     }
 
     /// A signed URL valid for [`SIGNED_URL_LIFETIME`], under a chosen part of the limit.
-    pub async fn signed_file_url_with(
+    pub(crate) async fn signed_file_url_with(
         &self,
         file_id: &str,
         budget: super::client::Budget,
@@ -381,7 +380,7 @@ impl HubSpot {
         .await
     }
 
-    pub async fn set_message_status(
+    pub(crate) async fn set_message_status(
         &self,
         channel_id: &str,
         message_id: &str,

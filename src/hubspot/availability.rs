@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 const CACHE_FOR: Duration = Duration::from_secs(30);
 
-pub struct UsersAvailability {
+pub(crate) struct UsersAvailability {
     hubspot: Arc<HubSpot>,
     cached: Mutex<Option<(Instant, Availability)>>,
     /// Only one call at a time: concurrent askers wait for it and share its answer.
@@ -27,7 +27,7 @@ pub struct UsersAvailability {
 }
 
 impl UsersAvailability {
-    pub fn new(hubspot: Arc<HubSpot>) -> Self {
+    pub(crate) fn new(hubspot: Arc<HubSpot>) -> Self {
         UsersAvailability {
             hubspot,
             cached: Mutex::new(None),
@@ -73,7 +73,7 @@ impl AgentAvailability for UsersAvailability {
 }
 
 /// The availability of these users at `now`.
-pub fn of_users(users: &[CrmUser], now: DateTime<Utc>) -> Availability {
+pub(crate) fn of_users(users: &[CrmUser], now: DateTime<Utc>) -> Availability {
     let agents = users.iter().filter(|u| is_available(u, now)).count();
     Availability {
         available: Some(agents > 0),

@@ -22,11 +22,11 @@ enum Body<'a> {
 }
 
 /// One file for the Files API, with the form's other fields.
-pub struct Upload {
-    pub bytes: bytes::Bytes,
-    pub name: String,
-    pub mime: String,
-    pub fields: Vec<(&'static str, String)>,
+pub(crate) struct Upload {
+    pub(crate) bytes: bytes::Bytes,
+    pub(crate) name: String,
+    pub(crate) mime: String,
+    pub(crate) fields: Vec<(&'static str, String)>,
 }
 
 impl Upload {
@@ -46,11 +46,11 @@ impl Upload {
     }
 }
 
-pub use crate::settings::DeveloperCredentials;
+pub(crate) use crate::settings::DeveloperCredentials;
 
 /// Whose part of the rate limit a call uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Budget {
+pub(crate) enum Budget {
     /// handoff's own work: waits for a slot.
     Shared,
     /// Done for an outside caller (a file link): the small share, or `RateLimited` at once.
@@ -58,13 +58,11 @@ pub enum Budget {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Auth {
+pub(crate) enum Auth {
     /// The portal's OAuth access token.
     Bearer,
     /// The developer API key (`hapikey`) and `appId`, for app-level settings.
     Developer,
-    /// The portal's OAuth token plus `appId` (custom channel CRUD accepts this too).
-    BearerWithApp,
 }
 
 pub struct HubSpot {
@@ -151,7 +149,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 impl HubSpot {
-    pub fn new(
+    pub(crate) fn new(
         http: reqwest::Client,
         api_base: &str,
         rate_limit_per_10s: u32,
@@ -170,7 +168,7 @@ impl HubSpot {
     }
 
     /// The developer credentials, as configured or saved by the wizard now.
-    pub fn developer(&self) -> Option<DeveloperCredentials> {
+    pub(crate) fn developer(&self) -> Option<DeveloperCredentials> {
         self.settings.developer()
     }
 
@@ -178,29 +176,29 @@ impl HubSpot {
     // manager behind it is an implementation detail.
 
     /// Why HubSpot cannot be called now, if it cannot.
-    pub fn problem(&self) -> Option<super::oauth::AuthProblem> {
+    pub(crate) fn problem(&self) -> Option<super::oauth::AuthProblem> {
         self.tokens.problem()
     }
 
     /// Whether provisioning has what it needs: a usable token and the developer key.
-    pub fn can_provision(&self) -> bool {
+    pub(crate) fn can_provision(&self) -> bool {
         self.problem().is_none() && self.developer().is_some()
     }
 
-    pub fn portal_id(&self) -> Option<u64> {
+    pub(crate) fn portal_id(&self) -> Option<u64> {
         self.tokens.portal_id()
     }
 
-    pub fn scopes(&self) -> Vec<String> {
+    pub(crate) fn scopes(&self) -> Vec<String> {
         self.tokens.scopes()
     }
 
-    pub fn access_expires_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+    pub(crate) fn access_expires_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         self.tokens.access_expires_at()
     }
 
     /// Completes the wizard's OAuth flow; the portal id, or what to tell the admin.
-    pub async fn exchange_code(
+    pub(crate) async fn exchange_code(
         &self,
         code: &str,
         redirect_uri: &str,
@@ -209,17 +207,17 @@ impl HubSpot {
     }
 
     /// Resolves when a new refresh token arrives (or HubSpot refuses the old one).
-    pub async fn connection_changed(&self) {
+    pub(crate) async fn connection_changed(&self) {
         self.tokens.changed.notified().await
     }
 
     /// Calls left in the rolling window, by handoff's count.
-    pub fn ratelimit_headroom(&self) -> usize {
+    pub(crate) fn ratelimit_headroom(&self) -> usize {
         self.limiter.headroom()
     }
 
     /// Calls the HubSpot API and decodes a JSON answer (`null` for an empty one).
-    pub async fn call<T: DeserializeOwned>(
+    pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -232,7 +230,7 @@ impl HubSpot {
     }
 
     /// [`HubSpot::call`] under a chosen part of the rate limit.
-    pub async fn call_with<T: DeserializeOwned>(
+    pub(crate) async fn call_with<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -253,7 +251,7 @@ impl HubSpot {
     }
 
     /// Uploads one file as `multipart/form-data` (the Files API) and decodes the answer.
-    pub async fn call_upload<T: DeserializeOwned>(
+    pub(crate) async fn call_upload<T: DeserializeOwned>(
         &self,
         path: &str,
         upload: &Upload,
@@ -287,12 +285,12 @@ impl HubSpot {
                 .request(method.clone(), format!("{}{path}", self.api_base))
                 .query(query);
             let mut bearer = None;
-            if matches!(auth, Auth::Bearer | Auth::BearerWithApp) {
+            if auth == Auth::Bearer {
                 let token = self.tokens.access_token().await?;
                 request = request.bearer_auth(token.expose());
                 bearer = Some(token);
             }
-            if matches!(auth, Auth::Developer | Auth::BearerWithApp) {
+            if auth == Auth::Developer {
                 let dev = self.developer().ok_or(HubSpotError::NotConnected)?;
                 request = request.query(&[("appId", dev.app_id.as_str())]);
                 if auth == Auth::Developer {

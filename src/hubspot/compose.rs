@@ -4,14 +4,14 @@ use crate::relay::{Content, HistoryLine, Session, Speaker, User};
 
 /// Plain and HTML text of one message.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Composed {
-    pub text: String,
-    pub rich_text: String,
+pub(crate) struct Composed {
+    pub(crate) text: String,
+    pub(crate) rich_text: String,
 }
 
 impl Composed {
     /// Plain text, with its HTML made by escaping it.
-    pub fn plain(text: String) -> Composed {
+    pub(crate) fn plain(text: String) -> Composed {
         Composed {
             rich_text: escape_html(&text),
             text,
@@ -19,7 +19,7 @@ impl Composed {
     }
 }
 
-pub fn escape_html(s: &str) -> String {
+pub(crate) fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -37,7 +37,7 @@ pub fn escape_html(s: &str) -> String {
 
 /// What became of a transcript line's media when the first message was prepared.
 #[derive(Debug, Clone, PartialEq)]
-pub enum LineMedia {
+pub(crate) enum LineMedia {
     /// No media on this line.
     None,
     /// Uploaded and attached to the message under this name.
@@ -50,7 +50,7 @@ pub enum LineMedia {
 /// one `User:` / `Bot:` line each (with the time when the bot gave it). Media lines say
 /// whether they are attached; a location links to a map. `media` is by line (missing
 /// entries count as `None`).
-pub fn first_message(
+pub(crate) fn first_message(
     session: &Session,
     user: &User,
     history: &[HistoryLine],
@@ -147,7 +147,7 @@ fn rich_content(content: &Content) -> String {
     }
 }
 
-pub fn display_name(user: &User) -> String {
+pub(crate) fn display_name(user: &User) -> String {
     user.name
         .clone()
         .or_else(|| user.email.clone())

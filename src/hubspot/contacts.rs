@@ -10,7 +10,7 @@ use crate::relay::User;
 use serde_json::{Value, json};
 
 /// The contact for `user`, and whether it was created now.
-pub async fn ensure_contact(
+pub(crate) async fn ensure_contact(
     hubspot: &HubSpot,
     user: &User,
     create: bool,
@@ -81,7 +81,7 @@ fn contact_properties(user: &User) -> Value {
 }
 
 /// The national significant number of an E.164 phone number ("+14155550123" → "4155550123").
-pub fn national_number(e164: &str) -> Option<String> {
+pub(crate) fn national_number(e164: &str) -> Option<String> {
     let parsed = phonenumber::parse(None, e164).ok()?;
     Some(parsed.national().value().to_string())
 }

@@ -19,26 +19,29 @@ fn text(v: &Value) -> Option<String> {
 }
 
 /// The scope a refused call lacked, when HubSpot said so (403 `MISSING_SCOPES`).
-pub fn missing_scope(e: &HubSpotError) -> bool {
+pub(crate) fn missing_scope(e: &HubSpotError) -> bool {
     matches!(e, HubSpotError::Permanent { status: 403, .. })
 }
 
 /// A HubSpot user with what availability needs.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CrmUser {
+pub(crate) struct CrmUser {
     /// `A-<hs_internal_user_id>`, the actor id agents have in conversations (§13.12).
-    pub actor_id: Option<String>,
+    pub(crate) actor_id: Option<String>,
     /// `available` or `away`, lowercased; `None` when HubSpot did not say.
-    pub status: Option<String>,
+    pub(crate) status: Option<String>,
     /// `hs_working_hours`: stringified JSON, parsed by `availability`.
-    pub working_hours: Option<String>,
-    pub time_zone: Option<String>,
-    pub out_of_office: Option<String>,
+    pub(crate) working_hours: Option<String>,
+    pub(crate) time_zone: Option<String>,
+    pub(crate) out_of_office: Option<String>,
 }
 
 impl HubSpot {
     /// The ticket HubSpot made for a Help Desk thread, once it exists.
-    pub async fn thread_ticket(&self, thread_id: &str) -> Result<Option<String>, HubSpotError> {
+    pub(crate) async fn thread_ticket(
+        &self,
+        thread_id: &str,
+    ) -> Result<Option<String>, HubSpotError> {
         let path = format!("/conversations/v3/conversations/threads/{thread_id}");
         let thread: Value = self
             .call(
@@ -63,7 +66,7 @@ impl HubSpot {
     }
 
     /// Sets ticket properties (`subject`, `content`, `hs_ticket_priority`, …).
-    pub async fn update_ticket(
+    pub(crate) async fn update_ticket(
         &self,
         ticket_id: &str,
         properties: &Value,
@@ -77,7 +80,7 @@ impl HubSpot {
     }
 
     /// Associates a contact with a ticket (the v4 default association).
-    pub async fn associate_contact_with_ticket(
+    pub(crate) async fn associate_contact_with_ticket(
         &self,
         contact_id: &str,
         ticket_id: &str,
@@ -92,7 +95,7 @@ impl HubSpot {
 
     /// Creates a contact; when one with the email exists (409), its id is read from
     /// HubSpot's answer ("Contact already exists. Existing ID: 123").
-    pub async fn create_contact(&self, properties: &Value) -> Result<String, HubSpotError> {
+    pub(crate) async fn create_contact(&self, properties: &Value) -> Result<String, HubSpotError> {
         #[derive(Deserialize)]
         struct Created {
             id: Value,
@@ -124,7 +127,7 @@ impl HubSpot {
     }
 
     /// Every user of the portal with their availability properties (paged, 100 a page).
-    pub async fn list_users(&self) -> Result<Vec<CrmUser>, HubSpotError> {
+    pub(crate) async fn list_users(&self) -> Result<Vec<CrmUser>, HubSpotError> {
         let properties = "hs_availability_status,hs_working_hours,hs_standard_time_zone,\
                           hs_out_of_office_hours,hs_internal_user_id";
         let mut users = Vec::new();

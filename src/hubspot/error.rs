@@ -5,7 +5,7 @@ use crate::outbox::worker::Outcome;
 use std::time::Duration;
 
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum HubSpotError {
+pub(crate) enum HubSpotError {
     /// 423, 429 seen mid-item, 477, 5xx, timeouts, connection errors: try this item again.
     #[error("HubSpot is unavailable: {message}")]
     Transient {
@@ -35,12 +35,12 @@ pub enum HubSpotError {
 }
 
 impl HubSpotError {
-    pub fn is_permanent(&self) -> bool {
+    pub(crate) fn is_permanent(&self) -> bool {
         matches!(self, HubSpotError::Permanent { .. })
     }
 
     /// What the outbox does with an item whose delivery failed this way.
-    pub fn outcome(&self) -> Outcome {
+    pub(crate) fn outcome(&self) -> Outcome {
         match self {
             HubSpotError::Transient { retry_after, .. } => Outcome::Retry {
                 error: self.to_string(),

@@ -43,7 +43,7 @@ const FILE_MAX_BYTES: u64 = 100 * 1024 * 1024;
 /// HTML, …) would run on handoff's origin, the admin's, so it is sent as a download.
 const INLINE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/files")
             // On every answer, errors included: the browser must never sniff a type or run
@@ -59,9 +59,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// What `/files/*` uses: the links it signed, and HubSpot to resolve a file id.
-pub struct FileProxy {
-    pub links: Arc<FileLinks>,
-    pub hubspot: Arc<super::HubSpot>,
+pub(crate) struct FileProxy {
+    pub(crate) links: Arc<FileLinks>,
+    pub(crate) hubspot: Arc<super::HubSpot>,
 }
 
 pub struct FileLinks {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A string or a number, as text.
-pub fn id_of(v: Option<&Value>) -> Option<String> {
+pub(crate) fn id_of(v: Option<&Value>) -> Option<String> {
     match v? {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Value::Number(n) => Some(n.to_string()),
@@ -32,7 +32,7 @@ fn text_of(v: Option<&Value>) -> Option<String> {
 }
 
 /// `A-123` or `123` → `A-123`; empty → unassigned.
-pub fn normalize_actor(value: &str) -> Option<String> {
+pub(crate) fn normalize_actor(value: &str) -> Option<String> {
     let v = value.trim();
     if v.is_empty() {
         None
@@ -44,7 +44,7 @@ pub fn normalize_actor(value: &str) -> Option<String> {
 }
 
 /// A custom-channel event (a single JSON object).
-pub fn parse_channel_event(v: &Value) -> HubSpotEvent {
+pub(crate) fn parse_channel_event(v: &Value) -> HubSpotEvent {
     let kind = text_of(v.get("type")).unwrap_or_default();
     match kind.as_str() {
         "OUTGOING_CHANNEL_MESSAGE_CREATED" => {
@@ -106,7 +106,7 @@ pub fn parse_channel_event(v: &Value) -> HubSpotEvent {
 }
 
 /// One event of an app-webhook array.
-pub fn parse_app_event(v: &Value) -> HubSpotEvent {
+pub(crate) fn parse_app_event(v: &Value) -> HubSpotEvent {
     let kind = text_of(v.get("subscriptionType"))
         .or_else(|| text_of(v.get("eventType")))
         .unwrap_or_default();
@@ -137,7 +137,7 @@ pub fn parse_app_event(v: &Value) -> HubSpotEvent {
 }
 
 /// The identity of an event across HubSpot's retries and duplicates.
-pub fn dedupe_key(raw: &Value, parsed: &HubSpotEvent) -> EventKey {
+pub(crate) fn dedupe_key(raw: &Value, parsed: &HubSpotEvent) -> EventKey {
     match parsed {
         HubSpotEvent::AgentMessage(m) => EventKey::agent_message(&m.message_id),
         _ => {
@@ -163,7 +163,7 @@ pub fn dedupe_key(raw: &Value, parsed: &HubSpotEvent) -> EventKey {
 
 /// A queued inbound job's key and event: as parsed at the webhook, or, for items written
 /// before schema 3, parsed now from the raw event they kept.
-pub fn queued_event(job: &InboundJob) -> (&EventKey, HubSpotEvent) {
+pub(crate) fn queued_event(job: &InboundJob) -> (&EventKey, HubSpotEvent) {
     match job {
         InboundJob::HubSpotEvent { key, event } => (key, event.clone()),
         InboundJob::Inbound { key, event } => {
@@ -178,10 +178,10 @@ pub fn queued_event(job: &InboundJob) -> (&EventKey, HubSpotEvent) {
 }
 
 /// Turns stored HubSpot events into bot events, in order per session.
-pub struct InboundProcessor {
-    pub hubspot: Arc<HubSpot>,
-    pub store: Arc<dyn SessionRepo>,
-    pub events: Arc<EventLog>,
+pub(crate) struct InboundProcessor {
+    pub(crate) hubspot: Arc<HubSpot>,
+    pub(crate) store: Arc<dyn SessionRepo>,
+    pub(crate) events: Arc<EventLog>,
     links: Arc<FileLinks>,
     actors: Mutex<HashMap<String, (Agent, Instant)>>,
 }
@@ -206,7 +206,7 @@ impl Deliver<InboundJob> for InboundProcessor {
 }
 
 impl InboundProcessor {
-    pub fn new(
+    pub(crate) fn new(
         hubspot: Arc<HubSpot>,
         store: Arc<dyn SessionRepo>,
         events: Arc<EventLog>,

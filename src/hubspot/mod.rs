@@ -1,24 +1,24 @@
 //! Everything that talks to HubSpot: OAuth, the rate-limited client, the endpoints,
 //! provisioning, and the outbox deliverer that publishes messages.
 
-pub mod api;
-pub mod availability;
-pub mod client;
-pub mod compose;
-pub mod contacts;
-pub mod crm;
-pub mod error;
+pub(crate) mod api;
+pub(crate) mod availability;
+pub(crate) mod client;
+pub(crate) mod compose;
+pub(crate) mod contacts;
+pub(crate) mod crm;
+pub(crate) mod error;
 pub mod files;
-pub mod inbound;
+pub(crate) mod inbound;
 pub mod oauth;
-pub mod provision;
-pub mod publisher;
-pub mod ratelimit;
-pub mod readiness;
+pub(crate) mod provision;
+pub(crate) mod publisher;
+pub(crate) mod ratelimit;
+pub(crate) mod readiness;
 pub mod signature;
-pub mod signed_urls;
-pub mod tickets;
-pub mod webhook;
+pub(crate) mod signed_urls;
+pub(crate) mod tickets;
+pub(crate) mod webhook;
 
-pub use client::HubSpot;
-pub use error::HubSpotError;
+pub(crate) use client::HubSpot;
+pub(crate) use error::HubSpotError;

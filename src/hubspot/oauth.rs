@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 /// The scopes handoff asks for on HubSpot's consent page; the app in HubSpot must have
 /// exactly these ticked (HubSpot refuses a consent request that lists fewer or more).
-pub const REQUIRED_SCOPES: &[&str] = &[
+pub(crate) const REQUIRED_SCOPES: &[&str] = &[
     "oauth",
     "conversations.custom_channels.read",
     "conversations.custom_channels.write",
@@ -31,7 +31,7 @@ pub const REQUIRED_SCOPES: &[&str] = &[
 /// Scopes handoff asks for as optional (`optional_scope`): each enables a feature, and
 /// without it that feature is off and says why; nothing else stops. Tick them in the app
 /// as optional scopes.
-pub const OPTIONAL_SCOPES: &[(&str, &str)] = &[
+pub(crate) const OPTIONAL_SCOPES: &[(&str, &str)] = &[
     (
         "tickets",
         "Help Desk tickets filled from the session (subject, content, priority, contact); without it the ticket stays as HubSpot made it, with a dashboard warning",
@@ -46,7 +46,7 @@ pub const OPTIONAL_SCOPES: &[(&str, &str)] = &[
     ),
 ];
 
-pub use crate::settings::AppCredentials;
+pub(crate) use crate::settings::AppCredentials;
 
 /// Why HubSpot calls cannot be made, for `/readyz` and the dashboard.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,7 +145,7 @@ pub struct TokenManager {
     /// before every delivery.
     stored: RwLock<Stored>,
     /// Woken when a new refresh token or new credentials arrive.
-    pub changed: Notify,
+    pub(crate) changed: Notify,
 }
 
 /// `handoff check`: asks the token endpoint for an access token with these credentials,
@@ -185,7 +185,7 @@ pub async fn check_refresh_token(
 
 /// A fingerprint of a refresh token, so the store can tell whether the configured token
 /// changed without keeping a second copy of it.
-pub fn fingerprint(token: &str) -> String {
+pub(crate) fn fingerprint(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -193,7 +193,7 @@ pub fn fingerprint(token: &str) -> String {
 impl TokenManager {
     /// Fails when the store cannot say what it holds: guessing "nothing" would fall back to
     /// the configured refresh token after HubSpot rotated it.
-    pub fn new(
+    pub(crate) fn new(
         http: reqwest::Client,
         api_base: &str,
         store: Arc<dyn SettingsRepo>,
@@ -219,13 +219,16 @@ impl TokenManager {
         Ok(())
     }
 
-    pub fn credentials(&self) -> Option<AppCredentials> {
+    pub(crate) fn credentials(&self) -> Option<AppCredentials> {
         self.settings.app_credentials()
     }
 
     /// Adopts the refresh token from the configuration, unless the store already holds the
     /// state that grew from this same token (possibly rotated since).
-    pub fn adopt_configured_token(&self, token: &Secret) -> Result<(), crate::store::StoreError> {
+    pub(crate) fn adopt_configured_token(
+        &self,
+        token: &Secret,
+    ) -> Result<(), crate::store::StoreError> {
         let fp = fingerprint(token.expose());
         let current = self.store.oauth_state()?;
         if current
@@ -289,12 +292,12 @@ impl TokenManager {
 
     /// When the cached access token expires (for the dashboard); `None` before the first
     /// refresh or while one is running.
-    pub fn access_expires_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+    pub(crate) fn access_expires_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         self.cache.try_lock().ok()?.as_ref().map(|t| t.expires_at)
     }
 
     /// The portal's granted scopes, as the last token answer listed them.
-    pub fn scopes(&self) -> Vec<String> {
+    pub(crate) fn scopes(&self) -> Vec<String> {
         self.store
             .oauth_state()
             .ok()
@@ -307,7 +310,7 @@ impl TokenManager {
     /// refresh token (flushed) and resumes work that waited for it. The error is a sentence
     /// for the operator: HubSpot's own message plus what it usually means.
     /// Returns the portal id.
-    pub async fn exchange_code(
+    pub(crate) async fn exchange_code(
         &self,
         code: &str,
         redirect_uri: &str,
@@ -392,7 +395,7 @@ impl TokenManager {
         }
     }
 
-    pub fn portal_id(&self) -> Option<u64> {
+    pub(crate) fn portal_id(&self) -> Option<u64> {
         self.store
             .oauth_state()
             .ok()
@@ -402,7 +405,7 @@ impl TokenManager {
 
     /// A valid access token, refreshing it when it is close to expiry. Concurrent callers
     /// share one refresh.
-    pub async fn access_token(&self) -> Result<Secret, HubSpotError> {
+    pub(crate) async fn access_token(&self) -> Result<Secret, HubSpotError> {
         let mut cache = self.cache.lock().await;
         if let Some(t) = cache.as_ref()
             && Instant::now() < t.refresh_at
@@ -416,7 +419,7 @@ impl TokenManager {
     }
 
     /// Forgets `used` after HubSpot answered 401 to it, so the next call refreshes.
-    pub async fn invalidate(&self, used: &Secret) {
+    pub(crate) async fn invalidate(&self, used: &Secret) {
         let mut cache = self.cache.lock().await;
         if cache.as_ref().is_some_and(|t| &t.token == used) {
             *cache = None;

@@ -15,36 +15,36 @@ use std::time::Duration;
 
 /// A channel account handoff publishes through, and the inbox it is on.
 #[derive(Debug, Clone, PartialEq)]
-pub struct InboxAccount {
-    pub inbox_id: String,
-    pub account_id: String,
+pub(crate) struct InboxAccount {
+    pub(crate) inbox_id: String,
+    pub(crate) account_id: String,
     /// A Help Desk (every conversation becomes a ticket) rather than a plain inbox.
-    pub help_desk: bool,
+    pub(crate) help_desk: bool,
 }
 
 /// What handoff publishes through: the channel and an account per inbox, the default's
 /// (`account_id`, `inbox_id`) first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Provisioned {
-    pub channel_id: String,
-    pub account_id: String,
-    pub inbox_id: String,
-    pub accounts: Vec<InboxAccount>,
+    pub(crate) channel_id: String,
+    pub(crate) account_id: String,
+    pub(crate) inbox_id: String,
+    pub(crate) accounts: Vec<InboxAccount>,
 }
 
 impl Provisioned {
     /// The account on `inbox`, if handoff connected one.
-    pub fn account_on(&self, inbox: &str) -> Option<&InboxAccount> {
+    pub(crate) fn account_on(&self, inbox: &str) -> Option<&InboxAccount> {
         self.accounts.iter().find(|a| a.inbox_id == inbox)
     }
 
-    pub fn is_ours(&self, account_id: &str) -> bool {
+    pub(crate) fn is_ours(&self, account_id: &str) -> bool {
         self.accounts.iter().any(|a| a.account_id == account_id)
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum ProvisionStatus {
+pub(crate) enum ProvisionStatus {
     /// Waiting for credentials, a refresh token or an inbox.
     Waiting,
     Running(&'static str),
@@ -60,7 +60,7 @@ pub struct ProvisionState {
     status: RwLock<ProvisionStatus>,
     /// Asks the provisioning loop to check everything again (e.g. HubSpot said our channel
     /// account changed).
-    pub recheck: tokio::sync::Notify,
+    pub(crate) recheck: tokio::sync::Notify,
 }
 
 impl Default for ProvisionState {
@@ -73,11 +73,11 @@ impl Default for ProvisionState {
 }
 
 impl ProvisionState {
-    pub fn status(&self) -> ProvisionStatus {
+    pub(crate) fn status(&self) -> ProvisionStatus {
         self.status.read().clone()
     }
 
-    pub fn set(&self, status: ProvisionStatus) {
+    pub(crate) fn set(&self, status: ProvisionStatus) {
         *self.status.write() = status;
     }
 
@@ -94,12 +94,12 @@ impl ProvisionState {
 const NEW_CHANNEL_GRACE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 /// The MIME types, sizes and counts handoff declares for attachments.
-pub const MAX_FILE_BYTES: u64 = 20 * 1024 * 1024;
-pub const MAX_FILE_COUNT: usize = 5;
-pub const ALLOWED_MIME_TYPES: &[&str] =
+pub(crate) const MAX_FILE_BYTES: u64 = 20 * 1024 * 1024;
+pub(crate) const MAX_FILE_COUNT: usize = 5;
+pub(crate) const ALLOWED_MIME_TYPES: &[&str] =
     &["image/*", "audio/*", "video/*", "application/*", "text/*"];
 
-pub fn channel_body(webhook_url: &str) -> Value {
+pub(crate) fn channel_body(webhook_url: &str) -> Value {
     json!({
         "name": "handoff",
         "webhookUrl": webhook_url,
@@ -123,9 +123,9 @@ pub fn channel_body(webhook_url: &str) -> Value {
 
 #[derive(Debug, thiserror::Error)]
 #[error("{step}: {error}")]
-pub struct ProvisionError {
-    pub step: &'static str,
-    pub error: String,
+pub(crate) struct ProvisionError {
+    pub(crate) step: &'static str,
+    pub(crate) error: String,
 }
 
 fn at(step: &'static str) -> impl Fn(HubSpotError) -> ProvisionError {
@@ -142,19 +142,19 @@ fn store_step(step: &'static str) -> impl Fn(crate::store::StoreError) -> Provis
     }
 }
 
-pub struct Provisioner<'a> {
-    pub hubspot: &'a HubSpot,
-    pub store: &'a dyn SettingsRepo,
-    pub state: &'a ProvisionState,
-    pub webhook_url: &'a str,
+pub(crate) struct Provisioner<'a> {
+    pub(crate) hubspot: &'a HubSpot,
+    pub(crate) store: &'a dyn SettingsRepo,
+    pub(crate) state: &'a ProvisionState,
+    pub(crate) webhook_url: &'a str,
     /// The inboxes to connect, the default first.
-    pub inbox_ids: &'a [String],
+    pub(crate) inbox_ids: &'a [String],
     /// Pauses between list calls while a new channel is not listed yet.
-    pub listing_backoff: Duration,
+    pub(crate) listing_backoff: Duration,
 }
 
 impl Provisioner<'_> {
-    pub async fn run(&self) -> Result<Provisioned, ProvisionError> {
+    pub(crate) async fn run(&self) -> Result<Provisioned, ProvisionError> {
         self.state.set(ProvisionStatus::Running("hubspot-token"));
         self.hubspot
             .tokens
@@ -223,7 +223,6 @@ impl Provisioner<'_> {
                 // Created moments ago and not visible yet: creating another would duplicate it.
                 chosen = Some(Channel {
                     id: record.id.clone(),
-                    name: "handoff".into(),
                     webhook_url: Some(record.webhook_url.clone()),
                 });
             } else {

@@ -30,26 +30,26 @@ const MEDIA_ATTEMPTS: u32 = 3;
 /// The channel's declared `maxFileAttachmentCount`.
 const MAX_ATTACHMENTS: usize = super::provision::MAX_FILE_COUNT;
 
-pub struct Publisher {
-    pub hubspot: Arc<HubSpot>,
+pub(crate) struct Publisher {
+    pub(crate) hubspot: Arc<HubSpot>,
     /// Downloads the media of bot messages before they are uploaded to HubSpot.
-    pub media: crate::media::Fetcher,
+    pub(crate) media: crate::media::Fetcher,
     /// Sessions, users and the upload records.
-    pub store: Arc<dyn SessionRepo>,
-    pub provision: Arc<ProvisionState>,
+    pub(crate) store: Arc<dyn SessionRepo>,
+    pub(crate) provision: Arc<ProvisionState>,
     /// Asked before claiming work, the same answer `/readyz` gives.
-    pub readiness: Arc<super::readiness::Readiness>,
-    pub events: Arc<EventLog>,
+    pub(crate) readiness: Arc<super::readiness::Readiness>,
+    pub(crate) events: Arc<EventLog>,
     /// Where the Help Desk ticket step is queued (in a lane of its own).
-    pub outbox: Arc<Outbox<HubSpotJob>>,
+    pub(crate) outbox: Arc<Outbox<HubSpotJob>>,
     /// Create a CRM contact for a user HubSpot does not know (`hubspot.create_contacts`).
-    pub create_contacts: bool,
+    pub(crate) create_contacts: bool,
     /// What tickets get besides the session's own fields.
-    pub tickets: TicketConfig,
+    pub(crate) tickets: TicketConfig,
     /// How long all the downloads and uploads of one attempt may take together. An
     /// attempt is cut at its lease; this leaves room in it for an upload under way and
     /// the publish, so work done is recorded rather than lost with the attempt.
-    pub media_budget: Duration,
+    pub(crate) media_budget: Duration,
 }
 
 /// The media of one attempt: the deadline they share, and whether this attempt uploaded
@@ -536,9 +536,10 @@ mod tests {
     use super::*;
     use crate::hubspot::provision::ProvisionStatus;
     use crate::memory_store::{MemoryStore, Relay};
+    use crate::relay::StoredEvent;
     use crate::relay::records::{OAuthState, UploadedFile};
     use crate::relay::repo::SettingsRepo;
-    use crate::relay::{SessionFailure, StoredEvent};
+    use crate::relay::session::SessionFailure;
     use actix_web::{HttpRequest, HttpResponse, web};
     use parking_lot::Mutex;
 

@@ -18,11 +18,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// HubSpot's general window.
-pub const WINDOW: Duration = Duration::from_secs(10);
+pub(crate) const WINDOW: Duration = Duration::from_secs(10);
 
 /// The share of the limit outside callers (file links) may use, in percent; at least one
 /// call, so a very low limit still lets a link work now and then.
-pub const SHARE_PERCENT: usize = 10;
+pub(crate) const SHARE_PERCENT: usize = 10;
 
 struct State {
     limit: usize,
@@ -66,7 +66,7 @@ pub struct RateLimiter {
 
 /// One call's place in the window; dropping it (when the answer arrived) starts the
 /// slot's 10 s in the window.
-pub struct Permit<'a> {
+pub(crate) struct Permit<'a> {
     limiter: &'a RateLimiter,
     share: bool,
 }
@@ -85,7 +85,7 @@ impl Drop for Permit<'_> {
 }
 
 impl RateLimiter {
-    pub fn new(limit_per_window: u32, window: Duration) -> Self {
+    pub(crate) fn new(limit_per_window: u32, window: Duration) -> Self {
         let limit = limit_per_window.max(1) as usize;
         RateLimiter {
             configured: limit,
@@ -103,7 +103,7 @@ impl RateLimiter {
     }
 
     /// Waits until one more call fits in the window (and no pause is on), then takes a slot.
-    pub async fn acquire(&self) -> Permit<'_> {
+    pub(crate) async fn acquire(&self) -> Permit<'_> {
         let _turn = self.turnstile.lock().await;
         loop {
             let wait_until = {
@@ -137,7 +137,7 @@ impl RateLimiter {
     /// A slot from the outside callers' share, now or never: `Err` says how long until one
     /// may be free. It does not wait, so a flood of downloads answers 429 at once instead
     /// of queueing in front of message delivery.
-    pub fn try_acquire_share(&self) -> Result<Permit<'_>, Duration> {
+    pub(crate) fn try_acquire_share(&self) -> Result<Permit<'_>, Duration> {
         let mut st = self.state.lock();
         let now = Instant::now();
         if let Some(until) = st.paused_until.filter(|u| *u > now) {
@@ -167,7 +167,7 @@ impl RateLimiter {
     }
 
     /// Stops every caller until `until` (a 429 is account-wide).
-    pub fn pause_until(&self, until: Instant) {
+    pub(crate) fn pause_until(&self, until: Instant) {
         let mut st = self.state.lock();
         if st.paused_until.is_none_or(|p| p < until) {
             st.paused_until = Some(until);
@@ -176,7 +176,7 @@ impl RateLimiter {
 
     /// Takes HubSpot's view into account: a lower `Max` lowers our limit, and when HubSpot
     /// says fewer calls are left than we think, the difference is counted as used now.
-    pub fn observe(&self, max: Option<u32>, remaining: Option<u32>) {
+    pub(crate) fn observe(&self, max: Option<u32>, remaining: Option<u32>) {
         let mut st = self.state.lock();
         if let Some(max) = max.filter(|m| *m > 0) {
             st.limit = self.configured.min(max as usize);

@@ -9,23 +9,23 @@ use crate::relay::repo::SettingsRepo;
 use crate::settings::Settings;
 use std::sync::Arc;
 
-pub struct Readiness {
-    pub hubspot: Arc<HubSpot>,
-    pub provision: Arc<ProvisionState>,
-    pub store: Arc<dyn SettingsRepo>,
-    pub settings: Arc<Settings>,
+pub(crate) struct Readiness {
+    pub(crate) hubspot: Arc<HubSpot>,
+    pub(crate) provision: Arc<ProvisionState>,
+    pub(crate) store: Arc<dyn SettingsRepo>,
+    pub(crate) settings: Arc<Settings>,
     /// What works less than it could, without stopping anything (a missing optional
     /// scope, a ticket that never appeared): shown on the dashboard and in `/readyz`.
-    pub warnings: Arc<Warnings>,
+    pub(crate) warnings: Arc<Warnings>,
 }
 
 /// Warnings by code, the latest message each. In memory: a restart forgets them, and the
 /// next occurrence records them again.
 #[derive(Default)]
-pub struct Warnings(parking_lot::Mutex<std::collections::BTreeMap<&'static str, String>>);
+pub(crate) struct Warnings(parking_lot::Mutex<std::collections::BTreeMap<&'static str, String>>);
 
 impl Warnings {
-    pub fn set(&self, code: &'static str, message: impl Into<String>) {
+    pub(crate) fn set(&self, code: &'static str, message: impl Into<String>) {
         let message = message.into();
         let mut all = self.0.lock();
         if all.get(code) != Some(&message) {
@@ -34,18 +34,18 @@ impl Warnings {
         }
     }
 
-    pub fn clear(&self, code: &'static str) {
+    pub(crate) fn clear(&self, code: &'static str) {
         self.0.lock().remove(code);
     }
 
-    pub fn list(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn list(&self) -> Vec<(&'static str, String)> {
         self.0.lock().iter().map(|(c, m)| (*c, m.clone())).collect()
     }
 }
 
 impl Readiness {
     /// Why handoff cannot publish right now, as `(code, message)`; empty when it can.
-    pub fn reasons(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn reasons(&self) -> Vec<(&'static str, String)> {
         let mut reasons = Vec::new();
         if self.store.check().is_err() {
             reasons.push(("store-unavailable", "the store cannot be read".to_string()));
@@ -93,13 +93,13 @@ impl Readiness {
         reasons
     }
 
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.reasons().is_empty()
     }
 
     /// What degrades without making handoff unready: recorded warnings, and channel
     /// accounts other than the default's that HubSpot deleted (their sessions wait).
-    pub fn warnings(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn warnings(&self) -> Vec<(&'static str, String)> {
         let mut warnings = self.warnings.list();
         if let ProvisionStatus::Ready(p) = self.provision.status() {
             for account in p.accounts.iter().skip(1) {

@@ -1,4 +1,4 @@
-//! HubSpot request signatures (v1, v2, v3), computed over the raw body and compared in
+//! HubSpot request signatures (v1, v3), computed over the raw body and compared in
 //! constant time.
 
 use base64::Engine;
@@ -7,7 +7,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 /// The v3 replay window, either way.
-pub const MAX_SKEW_MS: i64 = 5 * 60 * 1000;
+pub(crate) const MAX_SKEW_MS: i64 = 5 * 60 * 1000;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -17,16 +17,6 @@ fn hex(bytes: &[u8]) -> String {
 pub fn v1(client_secret: &str, body: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(client_secret.as_bytes());
-    h.update(body);
-    hex(&h.finalize())
-}
-
-/// v2: lowercase hex SHA-256 of `client_secret + method + uri + body`.
-pub fn v2(client_secret: &str, method: &str, uri: &str, body: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update(client_secret.as_bytes());
-    h.update(method.as_bytes());
-    h.update(uri.as_bytes());
     h.update(body);
     hex(&h.finalize())
 }
@@ -47,7 +37,7 @@ const V3_DECODED: [(&str, &str); 12] = [
     ("%3B", ";"),
 ];
 
-pub fn v3_uri(uri: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn v3_uri(uri: &str) -> std::borrow::Cow<'_, str> {
     if !uri.contains('%') {
         return uri.into();
     }
@@ -68,7 +58,7 @@ pub fn v3(client_secret: &str, method: &str, uri: &str, body: &[u8], timestamp: 
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Refused {
+pub(crate) enum Refused {
     #[error("no HubSpot signature")]
     Missing,
     #[error("the signature does not match")]
@@ -80,7 +70,7 @@ pub enum Refused {
 }
 
 /// Checks a v3 signature and its timestamp (unix ms) against `now_ms`.
-pub fn verify_v3(
+pub(crate) fn verify_v3(
     client_secret: &str,
     method: &str,
     uri: &str,
@@ -126,22 +116,6 @@ mod tests {
         assert_eq!(
             v1(SECRET, SINGLE_QUOTED),
             "69fc6631a867edd4f9e9e627fc5c1148e3fbdd8b21837b6d2b8901c1fa57f750"
-        );
-    }
-
-    #[test]
-    fn v2_official_vectors() {
-        assert_eq!(
-            v2(SECRET, "GET", URI, b""),
-            "eee2dddcc73c94d699f5e395f4b9d454a069a6855fbfa152e91e88823087200e"
-        );
-        assert_eq!(
-            v2(SECRET, "POST", URI, br#"{"example_field":"example_value"}"#),
-            "9569219f8ba981ffa6f6f16aa0f48637d35d728c7e4d93d0d52efaa512af7900"
-        );
-        assert_eq!(
-            v2(SECRET, "POST", URI, SINGLE_QUOTED),
-            "4fe4e3a7d3cf09db53be39d0a58130e2aaba074ec123a9e355b876a689a1c383"
         );
     }
 

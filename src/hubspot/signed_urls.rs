@@ -18,12 +18,12 @@ struct Entry {
 }
 
 #[derive(Default)]
-pub struct SignedUrls {
+pub(crate) struct SignedUrls {
     entries: Mutex<HashMap<String, Entry>>,
 }
 
 impl SignedUrls {
-    pub fn get(&self, file_id: &str) -> Option<String> {
+    pub(crate) fn get(&self, file_id: &str) -> Option<String> {
         let mut entries = self.entries.lock();
         match entries.get(file_id) {
             Some(e) if e.until > Instant::now() => Some(e.url.clone()),
@@ -36,7 +36,7 @@ impl SignedUrls {
     }
 
     /// Remembers `url`, valid for `valid_for` from now.
-    pub fn put(&self, file_id: &str, url: &str, valid_for: Duration) {
+    pub(crate) fn put(&self, file_id: &str, url: &str, valid_for: Duration) {
         let now = Instant::now();
         let mut entries = self.entries.lock();
         if entries.len() >= CAPACITY && !entries.contains_key(file_id) {
@@ -60,7 +60,7 @@ impl SignedUrls {
     }
 
     /// The URL did not work (expired early, revoked): ask again next time.
-    pub fn forget(&self, file_id: &str) {
+    pub(crate) fn forget(&self, file_id: &str) {
         self.entries.lock().remove(file_id);
     }
 

@@ -16,11 +16,11 @@ use serde_json::{Value, json};
 
 /// How often the thread is asked for its ticket before handoff gives up (with the retry
 /// schedule's pauses between: about half a minute with the defaults).
-pub const TICKET_POLLS: u32 = 6;
+pub(crate) const TICKET_POLLS: u32 = 6;
 
 /// What one look for the ticket came to.
 #[derive(Debug, PartialEq)]
-pub enum TicketStep {
+pub(crate) enum TicketStep {
     /// The ticket exists; what could be filled in is, and `warnings` says what could not.
     Found {
         ticket_id: String,
@@ -34,13 +34,13 @@ pub enum TicketStep {
 
 /// The lane a session's ticket step runs in: its own, so the session's messages never
 /// wait behind it.
-pub fn ticket_lane(session_id: &str) -> String {
+pub(crate) fn ticket_lane(session_id: &str) -> String {
     format!("{session_id}#ticket")
 }
 
 /// Looks for the session's ticket once and fills it when it is there. A passing failure
 /// (HubSpot unavailable, rate limited) is an `Err`: the outbox tries again.
-pub async fn fill_ticket(
+pub(crate) async fn fill_ticket(
     hubspot: &HubSpot,
     session: &Session,
     config: &TicketConfig,
@@ -112,7 +112,7 @@ fn refused(what: &str, ticket: &str, e: &HubSpotError) -> (&'static str, String)
 
 /// The ticket's properties from the session and the configuration; only those with a
 /// value.
-pub fn ticket_properties(session: &Session, config: &TicketConfig) -> Value {
+pub(crate) fn ticket_properties(session: &Session, config: &TicketConfig) -> Value {
     let mut properties = json!({});
     let mut set = |name: &str, value: Option<&str>| {
         if let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) {

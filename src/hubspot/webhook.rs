@@ -22,14 +22,14 @@ use std::sync::Arc;
 
 /// What the webhook uses: verify with the settings' app secret, store, queue for the
 /// inbound worker, and see whether an account event is about our account.
-pub struct Ingress {
-    pub settings: Arc<Settings>,
-    pub store: Store,
-    pub inbound_outbox: Arc<Outbox<InboundJob>>,
-    pub provision: Arc<ProvisionState>,
+pub(crate) struct Ingress {
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) store: Store,
+    pub(crate) inbound_outbox: Arc<Outbox<InboundJob>>,
+    pub(crate) provision: Arc<ProvisionState>,
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/webhooks/hubspot", web::post().to(receive));
 }
 
@@ -135,7 +135,9 @@ fn check_v1_fresh(
 
 /// A verified body's events: an array is app webhooks, an object one custom-channel event.
 /// Also the entry point of the `webhook_body` fuzz target.
-pub fn parse_body(body: &[u8]) -> Result<Vec<(&'static str, Value, HubSpotEvent)>, ApiError> {
+pub(crate) fn parse_body(
+    body: &[u8],
+) -> Result<Vec<(&'static str, Value, HubSpotEvent)>, ApiError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
     Ok(match value {

@@ -42,18 +42,18 @@ impl Job for BotJob {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxItem<J> {
     /// Items in one lane (a session) are delivered one at a time, in order.
-    pub lane: String,
+    pub(crate) lane: String,
     pub job: J,
     /// Unix milliseconds.
-    pub enqueued_at: i64,
+    pub(crate) enqueued_at: i64,
     pub attempts: u32,
     /// Unix milliseconds before which the item must not be tried again.
-    pub not_before: i64,
+    pub(crate) not_before: i64,
     pub last_error: Option<String>,
     /// Unix milliseconds of the first failed attempt; the give-up window counts from here,
     /// so time spent paused (reauthorization, not configured) does not use it up.
     #[serde(default)]
-    pub first_failure_at: Option<i64>,
+    pub(crate) first_failure_at: Option<i64>,
 }
 
 impl<J> OutboxItem<J> {
@@ -72,7 +72,7 @@ impl<J> OutboxItem<J> {
 
 impl<J: Job> OutboxItem<J> {
     /// The item as the dead letters keep it: any queue's, as JSON.
-    pub fn to_letter_item(&self) -> OutboxItem<serde_json::Value> {
+    pub(crate) fn to_letter_item(&self) -> OutboxItem<serde_json::Value> {
         OutboxItem {
             lane: self.lane.clone(),
             job: serde_json::to_value(&self.job).expect("jobs serialize"),
@@ -89,16 +89,16 @@ impl<J: Job> OutboxItem<J> {
 /// list for all queues, so the job is kept as JSON and read back by its queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
-    pub id: u64,
-    pub queue: String,
-    pub item: OutboxItem<serde_json::Value>,
-    pub reason: String,
-    pub failed_at: i64,
+    pub(crate) id: u64,
+    pub(crate) queue: String,
+    pub(crate) item: OutboxItem<serde_json::Value>,
+    pub(crate) reason: String,
+    pub(crate) failed_at: i64,
 }
 
 impl DeadLetter {
     /// `item` of the queue of `J`, failed for good at `now` (ms) because of `reason`.
-    pub fn of<J: Job>(id: u64, item: &OutboxItem<J>, reason: &str, now: i64) -> DeadLetter {
+    pub(crate) fn of<J: Job>(id: u64, item: &OutboxItem<J>, reason: &str, now: i64) -> DeadLetter {
         DeadLetter {
             id,
             queue: J::QUEUE.name().into(),
@@ -109,7 +109,7 @@ impl DeadLetter {
     }
 
     /// The job's `kind`, as its queue names it.
-    pub fn job_name(&self) -> &str {
+    pub(crate) fn job_name(&self) -> &str {
         self.item
             .job
             .get("kind")

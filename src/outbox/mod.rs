@@ -10,12 +10,12 @@
 mod job;
 mod queue;
 mod repo;
-pub mod retry;
-pub mod worker;
+pub(crate) mod retry;
+pub(crate) mod worker;
 
 pub use job::{DeadLetter, Job, OutboxItem};
-pub use queue::{ItemKey, Queue, lane_prefix};
-pub use repo::OutboxRepo;
+pub(crate) use queue::{ItemKey, Queue, lane_prefix};
+pub(crate) use repo::OutboxRepo;
 
 use crate::relay::StoreError;
 use parking_lot::Mutex;
@@ -75,7 +75,7 @@ impl<J: Job> Outbox<J> {
         })
     }
 
-    pub fn queue(&self) -> Queue {
+    pub(crate) fn queue(&self) -> Queue {
         J::QUEUE
     }
 
@@ -88,7 +88,7 @@ impl<J: Job> Outbox<J> {
 
     /// Tells the schedule that items were added to `lane` (directly in the store, e.g. in a
     /// transaction with other records).
-    pub fn lane_changed(&self, lane: &str) -> Result<(), StoreError> {
+    pub(crate) fn lane_changed(&self, lane: &str) -> Result<(), StoreError> {
         let mut schedule = self.schedule.lock();
         // A lane already waiting or in flight will find the new item on its own.
         if !schedule.lanes.contains_key(lane) {
@@ -139,7 +139,7 @@ impl<J: Job> Outbox<J> {
     }
 
     /// When the next waiting lane becomes due (unix ms).
-    pub fn next_due(&self) -> Option<i64> {
+    pub(crate) fn next_due(&self) -> Option<i64> {
         self.schedule.lock().due.first().map(|(at, _)| *at)
     }
 
@@ -150,7 +150,12 @@ impl<J: Job> Outbox<J> {
     }
 
     /// The item failed for good: move it to the dead letters and go on with the lane.
-    pub fn dead_letter(&self, claim: &Claim<J>, reason: &str, now: i64) -> Result<(), StoreError> {
+    pub(crate) fn dead_letter(
+        &self,
+        claim: &Claim<J>,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
         self.repo
             .dead_letter(&claim.key, &claim.item, reason, now)?;
         self.after_head_removed(&claim.key)
@@ -182,7 +187,7 @@ impl<J: Job> Outbox<J> {
     }
 
     /// Resolves when something was enqueued or rescheduled.
-    pub async fn changed(&self) {
+    pub(crate) async fn changed(&self) {
         self.notify.notified().await
     }
 
@@ -191,7 +196,7 @@ impl<J: Job> Outbox<J> {
         self.repo.depth()
     }
 
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.schedule
             .lock()
             .lanes
@@ -202,7 +207,7 @@ impl<J: Job> Outbox<J> {
 }
 
 /// An outbox whatever its job type: what the dashboard and `/metrics` ask of every queue.
-pub trait QueueView: Send + Sync {
+pub(crate) trait QueueView: Send + Sync {
     fn queue(&self) -> Queue;
     fn depth(&self) -> usize;
     fn in_flight(&self) -> usize;

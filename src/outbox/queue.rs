@@ -15,13 +15,13 @@ pub enum Queue {
 }
 
 impl Queue {
-    pub const ALL: [Queue; 3] = [Queue::HubSpot, Queue::Inbound, Queue::Bot];
+    pub(crate) const ALL: [Queue; 3] = [Queue::HubSpot, Queue::Inbound, Queue::Bot];
 
-    pub fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Queue::HubSpot => "hubspot",
             Queue::Inbound => "inbound",
@@ -34,7 +34,7 @@ impl Queue {
 pub struct ItemKey(Vec<u8>);
 
 impl ItemKey {
-    pub fn new(lane: &str, seq: u64) -> ItemKey {
+    pub(crate) fn new(lane: &str, seq: u64) -> ItemKey {
         debug_assert!(!lane.as_bytes().contains(&0));
         let mut key = Vec::with_capacity(lane.len() + 9);
         key.extend_from_slice(lane.as_bytes());
@@ -43,7 +43,7 @@ impl ItemKey {
         ItemKey(key)
     }
 
-    pub fn from_bytes(bytes: &[u8]) -> Result<ItemKey, StoreError> {
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Result<ItemKey, StoreError> {
         if bytes.len() < 9 || bytes[bytes.len() - 9] != 0 {
             return Err(StoreError::Corrupt("outbox key".into()));
         }
@@ -54,16 +54,17 @@ impl ItemKey {
         std::str::from_utf8(&self.0[..self.0.len() - 9]).unwrap_or("")
     }
 
-    pub fn seq(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn seq(&self) -> u64 {
         u64::from_be_bytes(self.0[self.0.len() - 8..].try_into().expect("8 bytes"))
     }
 
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 }
 
-pub fn lane_prefix(lane: &str) -> Vec<u8> {
+pub(crate) fn lane_prefix(lane: &str) -> Vec<u8> {
     let mut p = lane.as_bytes().to_vec();
     p.push(0);
     p

@@ -6,18 +6,18 @@ use rand::Rng;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     config: RetryConfig,
 }
 
 impl RetryPolicy {
-    pub fn new(config: RetryConfig) -> Self {
+    pub(crate) fn new(config: RetryConfig) -> Self {
         RetryPolicy { config }
     }
 
     /// The delay before attempt `failures + 1`, without jitter: `initial · multiplier^(failures-1)`,
     /// capped at `max`.
-    pub fn base_delay(&self, failures: u32) -> Duration {
+    pub(crate) fn base_delay(&self, failures: u32) -> Duration {
         let c = &self.config;
         let exp = c.multiplier.powi(failures.saturating_sub(1).min(64) as i32);
         let secs = (c.initial.as_secs_f64() * exp).min(c.max.as_secs_f64());
@@ -26,7 +26,7 @@ impl RetryPolicy {
 
     /// When to try again after the `failures`-th failure, or `None` to give up.
     /// `retry_after` (from the far side) replaces the computed backoff.
-    pub fn next_delay(
+    pub(crate) fn next_delay(
         &self,
         failures: u32,
         failing_for: Duration,

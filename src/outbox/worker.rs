@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 
 /// What became of one delivery attempt, as classified where the call was made.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Delivered,
     /// Failed, may work later; counts as an attempt.
     Retry {
@@ -41,7 +41,7 @@ impl Outcome {
 }
 
 /// A destination the worker delivers to.
-pub trait Deliver<J: Job>: Send + Sync + 'static {
+pub(crate) trait Deliver<J: Job>: Send + Sync + 'static {
     fn deliver(&self, item: &OutboxItem<J>) -> impl Future<Output = Outcome> + Send;
 
     /// Whether deliveries can be attempted at all right now (e.g. HubSpot is connected and
@@ -61,22 +61,22 @@ pub trait Deliver<J: Job>: Send + Sync + 'static {
 }
 
 #[derive(Debug, Clone)]
-pub struct WorkerConfig {
-    pub max_in_flight: usize,
+pub(crate) struct WorkerConfig {
+    pub(crate) max_in_flight: usize,
     /// The longest one attempt may hold its item; past it the attempt counts as failed.
-    pub lease: Duration,
+    pub(crate) lease: Duration,
     /// How long shutdown waits for attempts in flight before leaving them to the next start.
-    pub shutdown_grace: Duration,
-    pub policy: RetryPolicy,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) policy: RetryPolicy,
 }
 
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
 /// Runs until `shutdown` turns true, then lets attempts in flight finish (up to the grace
 /// period). Whatever does not finish stays in the store and is retried after restart.
-pub async fn run<J: Job, D: Deliver<J>>(
+pub(crate) async fn run<J: Job, D: Deliver<J>>(
     outbox: Arc<Outbox<J>>,
     deliverer: Arc<D>,
     config: WorkerConfig,

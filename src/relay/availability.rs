@@ -8,16 +8,16 @@ use std::pin::Pin;
 /// The answer of `GET /api/v1/availability`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Availability {
+pub(crate) struct Availability {
     /// `None` when handoff cannot tell (no scope, HubSpot unreachable): the bot decides.
-    pub available: Option<bool>,
-    pub agents_available: Option<usize>,
+    pub(crate) available: Option<bool>,
+    pub(crate) agents_available: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
 }
 
 impl Availability {
-    pub fn unknown(reason: impl Into<String>) -> Availability {
+    pub(crate) fn unknown(reason: impl Into<String>) -> Availability {
         Availability {
             available: None,
             agents_available: None,
@@ -27,6 +27,6 @@ impl Availability {
 }
 
 /// Answers availability; object-safe so the bot API holds it as `Arc<dyn …>`.
-pub trait AgentAvailability: Send + Sync {
+pub(crate) trait AgentAvailability: Send + Sync {
     fn check(&self) -> Pin<Box<dyn Future<Output = Availability> + Send + '_>>;
 }

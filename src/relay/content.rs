@@ -37,7 +37,7 @@ pub enum Content {
 impl Content {
     /// A one-line plain-text rendering, used in transcripts and as the text of non-text
     /// messages.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         match self {
             Content::Text { text } => text.clone(),
             Content::Image { url } => format!("[image] {url}"),
@@ -67,7 +67,7 @@ impl Content {
 
 impl Content {
     /// The media a message points at, if it does.
-    pub fn media(&self) -> Option<(crate::media::Kind, &str, Option<&str>)> {
+    pub(crate) fn media(&self) -> Option<(crate::media::Kind, &str, Option<&str>)> {
         use crate::media::Kind;
         match self {
             Content::Image { url } => Some((Kind::Image, url, None)),
@@ -82,25 +82,25 @@ impl Content {
 /// Who said a line of the transcript.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Speaker {
+pub(crate) enum Speaker {
     User,
     Bot,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryLine {
-    pub speaker: Speaker,
-    pub content: Content,
+    pub(crate) speaker: Speaker,
+    pub(crate) content: Content,
     /// When it was said, if the bot told us.
     #[serde(default)]
-    pub at: Option<chrono::DateTime<chrono::Utc>>,
+    pub(crate) at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A transcript timestamp: RFC 3339, or Unix time in seconds or milliseconds.
 /// 9999-12-31T23:59:59.999Z in Unix milliseconds.
-pub const MAX_TIMESTAMP_MS: i64 = 253_402_300_799_999;
+pub(crate) const MAX_TIMESTAMP_MS: i64 = 253_402_300_799_999;
 
-pub fn parse_timestamp(value: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
+pub(crate) fn parse_timestamp(value: &Value) -> Option<chrono::DateTime<chrono::Utc>> {
     match value {
         Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
             .ok()

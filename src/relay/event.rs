@@ -5,12 +5,12 @@ use serde::{Deserialize, Serialize};
 
 /// An event for the bot, as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    pub id: String,
+pub(crate) struct Event {
+    pub(crate) id: String,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
     #[serde(rename = "sessionId")]
-    pub session_id: String,
+    pub(crate) session_id: String,
     /// The `externalId` the bot opened the session with, so it finds its own conversation
     /// without a look-up.
     #[serde(
@@ -18,38 +18,38 @@ pub struct Event {
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub external_id: Option<String>,
+    pub(crate) external_id: Option<String>,
     #[serde(rename = "createdAt", with = "rfc3339_millis")]
-    pub created_at: DateTime<Utc>,
-    pub data: serde_json::Value,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) data: serde_json::Value,
 }
 
 /// The HubSpot message an event came from, to report its delivery status back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HubSpotMessageRef {
-    pub channel_id: String,
-    pub message_id: String,
+pub(crate) struct HubSpotMessageRef {
+    pub(crate) channel_id: String,
+    pub(crate) message_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredEvent {
-    pub seq: u64,
-    pub event: Event,
-    pub hubspot_message: Option<HubSpotMessageRef>,
+pub(crate) struct StoredEvent {
+    pub(crate) seq: u64,
+    pub(crate) event: Event,
+    pub(crate) hubspot_message: Option<HubSpotMessageRef>,
     /// The de-duplication key, so pruning can drop the key with the event.
     #[serde(default)]
-    pub key: EventKey,
+    pub(crate) key: EventKey,
 }
 
 mod rfc3339_millis {
     use chrono::{DateTime, SecondsFormat, Utc};
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let s = String::deserialize(d)?;
         DateTime::parse_from_rfc3339(&s)
             .map(|t| t.with_timezone(&Utc))
@@ -59,7 +59,7 @@ mod rfc3339_millis {
 
 /// What happened, as the bot reads it in `type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
+pub(crate) enum EventKind {
     Opened,
     Assigned,
     Message,
@@ -68,7 +68,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             EventKind::Opened => "session.opened",
             EventKind::Assigned => "session.assigned",
@@ -87,42 +87,42 @@ impl EventKind {
 pub struct EventKey(String);
 
 impl EventKey {
-    pub fn opened(session_id: &str) -> EventKey {
+    pub(crate) fn opened(session_id: &str) -> EventKey {
         EventKey(format!("opened:{session_id}"))
     }
 
     /// One `session.closed` per session, whoever closed it.
-    pub fn closed(session_id: &str) -> EventKey {
+    pub(crate) fn closed(session_id: &str) -> EventKey {
         EventKey(format!("closed:{session_id}"))
     }
 
-    pub fn failed(session_id: &str) -> EventKey {
+    pub(crate) fn failed(session_id: &str) -> EventKey {
         EventKey(format!("failed:{session_id}"))
     }
 
     /// An agent's message, by HubSpot's message id.
-    pub fn agent_message(message_id: &str) -> EventKey {
+    pub(crate) fn agent_message(message_id: &str) -> EventKey {
         EventKey(format!("msg:{message_id}"))
     }
 
     /// A HubSpot property change, by the fields that identify it across HubSpot's retries
     /// (its `eventId` is not unique, so it is not one of them).
-    pub fn property_change(parts: &[&str]) -> EventKey {
+    pub(crate) fn property_change(parts: &[&str]) -> EventKey {
         EventKey(format!("app:{}", parts.join(":")))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// Events written by schema 1 have none (see the 1 → 2 migration).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
     /// The stable id of the event with this key: the same HubSpot event processed twice
     /// gets the same id, which is also the `webhook-id` the bot de-duplicates by.
-    pub fn event_id(&self) -> String {
+    pub(crate) fn event_id(&self) -> String {
         use sha2::{Digest, Sha256};
         let digest = Sha256::digest(self.0.as_bytes());
         let hex: String = digest[..13].iter().map(|b| format!("{b:02x}")).collect();

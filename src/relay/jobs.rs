@@ -39,7 +39,7 @@ pub enum HubSpotJob {
 }
 
 impl HubSpotJob {
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             HubSpotJob::StartSession { .. } => "start_session",
             HubSpotJob::Publish { .. } => "publish",
@@ -67,7 +67,7 @@ pub enum InboundJob {
 }
 
 impl InboundJob {
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         "inbound"
     }
 }
@@ -81,7 +81,7 @@ pub enum BotJob {
 }
 
 impl BotJob {
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         "deliver_event"
     }
 }
@@ -91,22 +91,22 @@ impl BotJob {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileRef {
-    pub file_id: Option<String>,
-    pub url: Option<String>,
-    pub name: Option<String>,
+    pub(crate) file_id: Option<String>,
+    pub(crate) url: Option<String>,
+    pub(crate) name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentMessage {
-    pub message_id: String,
-    pub channel_id: String,
-    pub thread_id: Option<String>,
-    pub integration_thread_ids: Vec<String>,
-    pub actor_id: Option<String>,
-    pub agent_name: Option<String>,
-    pub text: String,
-    pub rich_text: Option<String>,
-    pub files: Vec<FileRef>,
+    pub(crate) message_id: String,
+    pub(crate) channel_id: String,
+    pub(crate) thread_id: Option<String>,
+    pub(crate) integration_thread_ids: Vec<String>,
+    pub(crate) actor_id: Option<String>,
+    pub(crate) agent_name: Option<String>,
+    pub(crate) text: String,
+    pub(crate) rich_text: Option<String>,
+    pub(crate) files: Vec<FileRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

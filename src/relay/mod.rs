@@ -4,19 +4,20 @@
 //! around it: they depend on this module (and on `outbox` and `store`), never on each
 //! other.
 
-pub mod availability;
-pub mod content;
-pub mod event;
-pub mod jobs;
-pub mod records;
-pub mod repo;
-pub mod session;
+pub(crate) mod availability;
+pub(crate) mod content;
+pub(crate) mod event;
+pub(crate) mod jobs;
+pub(crate) mod records;
+pub(crate) mod repo;
+pub(crate) mod session;
 
-pub use content::{Content, HistoryLine, Speaker};
-pub use event::{Event, EventKey, EventKind, HubSpotMessageRef, StoredEvent};
+pub(crate) use content::{Content, HistoryLine, Speaker};
+pub(crate) use event::{Event, EventKey, EventKind, HubSpotMessageRef, StoredEvent};
 pub use jobs::{AgentMessage, BotJob, FileRef, HubSpotEvent, HubSpotJob, InboundJob};
-pub use repo::StoreError;
-pub use session::{
-    Agent, ClosedBy, Happened, Priority, Session, SessionFailure, SessionStatus, Transition, User,
-    apply, integration_thread_id, session_of_integration_thread,
+pub(crate) use repo::StoreError;
+pub use session::integration_thread_id;
+pub(crate) use session::{
+    Agent, ClosedBy, Happened, Priority, Session, SessionStatus, Transition, User, apply,
+    session_of_integration_thread,
 };

@@ -8,29 +8,29 @@ use serde::{Deserialize, Serialize};
 /// OAuth state for the connected portal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OAuthState {
-    pub refresh_token: String,
-    pub hub_id: Option<u64>,
-    pub scopes: Vec<String>,
+    pub(crate) refresh_token: String,
+    pub(crate) hub_id: Option<u64>,
+    pub(crate) scopes: Vec<String>,
     /// Set when HubSpot answered `invalid_grant`: nothing works until a new token arrives.
-    pub reauthorization_required: bool,
+    pub(crate) reauthorization_required: bool,
     /// A fingerprint of the configured refresh token this state started from, so a token
     /// changed in the config file replaces a rotated one, and an unchanged one does not.
-    pub config_fingerprint: Option<String>,
+    pub(crate) config_fingerprint: Option<String>,
 }
 
 /// The custom channel handoff created or adopted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChannelRecord {
-    pub id: String,
-    pub webhook_url: String,
-    pub created_at: DateTime<Utc>,
+    pub(crate) id: String,
+    pub(crate) webhook_url: String,
+    pub(crate) created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChannelAccountRecord {
-    pub id: String,
-    pub channel_id: String,
-    pub inbox_id: String,
+    pub(crate) id: String,
+    pub(crate) channel_id: String,
+    pub(crate) inbox_id: String,
 }
 
 /// What the setup wizard saved. Values set in the configuration win over these (see
@@ -41,28 +41,28 @@ pub struct ChannelAccountRecord {
 #[serde(default)]
 pub struct WizardSettings {
     pub public_url: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-    pub app_id: Option<String>,
-    pub developer_api_key: Option<String>,
-    pub inbox_id: Option<String>,
-    pub inbox_name: Option<String>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) client_secret: Option<String>,
+    pub(crate) app_id: Option<String>,
+    pub(crate) developer_api_key: Option<String>,
+    pub(crate) inbox_id: Option<String>,
+    pub(crate) inbox_name: Option<String>,
     /// Every inbox connected besides the default (`inbox_id`), as the wizard saved them.
-    pub inbox_ids: Vec<String>,
+    pub(crate) inbox_ids: Vec<String>,
     pub bot_api_key_sha256: Option<String>,
-    pub bot_webhook_url: Option<String>,
-    pub bot_webhook_secret: Option<String>,
+    pub(crate) bot_webhook_url: Option<String>,
+    pub(crate) bot_webhook_secret: Option<String>,
     /// Set when the bot registered the webhook itself (`PUT /api/v1/webhook`), so the
     /// wizard can say so.
-    pub bot_webhook_registered_at: Option<DateTime<Utc>>,
+    pub(crate) bot_webhook_registered_at: Option<DateTime<Utc>>,
 }
 
 /// One media item of a message (its index in the message or the transcript), uploaded to
 /// HubSpot's Files API, so that a retried attempt attaches it again instead of uploading it
 /// again.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UploadedFile {
-    pub file_id: String,
+pub(crate) struct UploadedFile {
+    pub(crate) file_id: String,
     /// The attachment's name (the title, else the file's name).
-    pub name: String,
+    pub(crate) name: String,
 }

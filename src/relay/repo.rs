@@ -30,10 +30,10 @@ pub enum StoreError {
     Injected,
 }
 
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A flush under way.
-pub type Flushing<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
+pub(crate) type Flushing<'a> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
 
 /// What every repo shares: making what was written durable.
 pub trait Durable: Send + Sync + 'static {
@@ -44,7 +44,7 @@ pub trait Durable: Send + Sync + 'static {
 
 /// Sessions and users as the workers see them: read, changed only through a
 /// [`Transition`], and the per-message upload records of the HubSpot publisher.
-pub trait SessionRepo: Durable {
+pub(crate) trait SessionRepo: Durable {
     fn session(&self, id: &str) -> Result<Option<Session>>;
 
     fn user(&self, id: &str) -> Result<Option<User>>;
@@ -81,14 +81,14 @@ pub trait SessionRepo: Durable {
 }
 
 /// Builds the event to append for the sequence number the repo gave it.
-pub type BuildEvent<'a> = Box<dyn FnOnce(u64) -> StoredEvent + 'a>;
+pub(crate) type BuildEvent<'a> = Box<dyn FnOnce(u64) -> StoredEvent + 'a>;
 
 /// What the caller does with a freshly appended event before its key is marked (queueing
 /// its deliveries).
-pub type AfterAppend<'a> = Box<dyn FnOnce(&StoredEvent) -> Result<()> + 'a>;
+pub(crate) type AfterAppend<'a> = Box<dyn FnOnce(&StoredEvent) -> Result<()> + 'a>;
 
 /// The bot's event log: one ordered stream, each event appended once by its key.
-pub trait EventRepo: Send + Sync + 'static {
+pub(crate) trait EventRepo: Send + Sync + 'static {
     /// Appends the event `build` makes for a fresh, increasing sequence number, unless an
     /// event with `key` was marked; then runs `then` and marks `key`. Appends are
     /// serialized by the repo (sequence numbers and `then`'s work happen in one order),
@@ -101,8 +101,6 @@ pub trait EventRepo: Send + Sync + 'static {
         build: BuildEvent<'_>,
         then: AfterAppend<'_>,
     ) -> Result<Option<StoredEvent>>;
-
-    fn event(&self, seq: u64) -> Result<Option<StoredEvent>>;
 
     /// Up to `limit` events after `after`, oldest first.
     fn events_after(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>>;

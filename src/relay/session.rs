@@ -5,23 +5,23 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct User {
-    pub id: String,
-    pub name: Option<String>,
-    pub email: Option<String>,
+pub(crate) struct User {
+    pub(crate) id: String,
+    pub(crate) name: Option<String>,
+    pub(crate) email: Option<String>,
     /// E.164.
-    pub phone: Option<String>,
-    pub picture_url: Option<String>,
+    pub(crate) phone: Option<String>,
+    pub(crate) picture_url: Option<String>,
     /// The bot's own id for an anonymous user (no email, no phone).
     #[serde(default)]
-    pub external_id: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub(crate) external_id: Option<String>,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
 }
 
 impl User {
     /// Users are keyed by email when given, else by phone, else by the bot's `externalId`.
-    pub fn identity_key(
+    pub(crate) fn identity_key(
         email: Option<&str>,
         phone: Option<&str>,
         external_id: Option<&str>,
@@ -35,7 +35,7 @@ impl User {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SessionStatus {
+pub(crate) enum SessionStatus {
     /// Accepted; the first message is not yet in HubSpot.
     Pending,
     Open,
@@ -46,14 +46,14 @@ pub enum SessionStatus {
 
 impl SessionStatus {
     /// No more user messages are accepted.
-    pub fn is_final(self) -> bool {
+    pub(crate) fn is_final(self) -> bool {
         matches!(self, SessionStatus::Closed | SessionStatus::Failed)
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ClosedBy {
+pub(crate) enum ClosedBy {
     Agent,
     Bot,
     System,
@@ -61,63 +61,63 @@ pub enum ClosedBy {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Agent {
-    pub id: String,
-    pub name: Option<String>,
+pub(crate) struct Agent {
+    pub(crate) id: String,
+    pub(crate) name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
+    pub(crate) email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub avatar_url: Option<String>,
+    pub(crate) avatar_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SessionFailure {
-    pub code: String,
-    pub message: String,
+pub(crate) struct SessionFailure {
+    pub(crate) code: String,
+    pub(crate) message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     /// `ses_<ULID>`; the session's `integrationThreadId` is derived from it
-    /// (`store::integration_thread_id`), so it needs no index.
-    pub id: String,
-    pub user_id: String,
-    pub status: SessionStatus,
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub external_id: Option<String>,
-    pub idempotency_key: Option<String>,
-    pub hubspot_thread_id: Option<String>,
+    /// (`relay::integration_thread_id`), so it needs no index.
+    pub(crate) id: String,
+    pub(crate) user_id: String,
+    pub(crate) status: SessionStatus,
+    pub(crate) title: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) external_id: Option<String>,
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) hubspot_thread_id: Option<String>,
     /// The channel account the session publishes through (set when it is first published).
-    pub channel_account_id: Option<String>,
-    pub agent: Option<Agent>,
-    pub created_at: DateTime<Utc>,
-    pub closed_at: Option<DateTime<Utc>>,
-    pub closed_by: Option<ClosedBy>,
+    pub(crate) channel_account_id: Option<String>,
+    pub(crate) agent: Option<Agent>,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) closed_at: Option<DateTime<Utc>>,
+    pub(crate) closed_by: Option<ClosedBy>,
     /// The reason the bot gave when it stopped the session.
     #[serde(default)]
-    pub closed_reason: Option<String>,
-    pub failure: Option<SessionFailure>,
+    pub(crate) closed_reason: Option<String>,
+    pub(crate) failure: Option<SessionFailure>,
     /// The inbox the session publishes into. Sessions from before inboxes could be chosen
     /// have none and use the default inbox (schema 4 fills it in from the one account).
     #[serde(default)]
-    pub inbox_id: Option<String>,
+    pub(crate) inbox_id: Option<String>,
     /// The ticket's priority the bot asked for (Help Desk inboxes).
     #[serde(default)]
-    pub priority: Option<Priority>,
+    pub(crate) priority: Option<Priority>,
     /// The CRM contact the session was published for, found or created.
     #[serde(default)]
-    pub contact_id: Option<String>,
+    pub(crate) contact_id: Option<String>,
     /// The Help Desk ticket HubSpot made for the thread, once found.
     #[serde(default)]
-    pub ticket_id: Option<String>,
+    pub(crate) ticket_id: Option<String>,
 }
 
 /// A ticket priority, as the bot names it; HubSpot's `hs_ticket_priority` is the uppercase
 /// form (`URGENT` exists in portals that have it, see the README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Priority {
+pub(crate) enum Priority {
     Low,
     Medium,
     High,
@@ -125,7 +125,7 @@ pub enum Priority {
 }
 
 impl Priority {
-    pub fn parse(value: &str) -> Option<Priority> {
+    pub(crate) fn parse(value: &str) -> Option<Priority> {
         match value {
             "low" => Some(Priority::Low),
             "medium" => Some(Priority::Medium),
@@ -135,7 +135,7 @@ impl Priority {
         }
     }
 
-    pub fn hubspot(self) -> &'static str {
+    pub(crate) fn hubspot(self) -> &'static str {
         match self {
             Priority::Low => "LOW",
             Priority::Medium => "MEDIUM",
@@ -147,7 +147,7 @@ impl Priority {
 
 impl Session {
     /// A new session of `user_id`, pending: nothing of it is in HubSpot yet.
-    pub fn pending(id: String, user_id: String, created_at: DateTime<Utc>) -> Session {
+    pub(crate) fn pending(id: String, user_id: String, created_at: DateTime<Utc>) -> Session {
         Session {
             id,
             user_id,
@@ -181,7 +181,7 @@ pub fn integration_thread_id(session_id: &str) -> String {
     )
 }
 
-pub fn session_of_integration_thread(itid: &str) -> Option<String> {
+pub(crate) fn session_of_integration_thread(itid: &str) -> Option<String> {
     let ulid = itid.strip_prefix("handoff-")?;
     (ulid.len() == 26 && ulid.chars().all(|c| c.is_ascii_alphanumeric()))
         .then(|| format!("ses_{}", ulid.to_uppercase()))
@@ -190,7 +190,7 @@ pub fn session_of_integration_thread(itid: &str) -> Option<String> {
 /// Something that happens to a session. [`apply`] is the one place that decides what it
 /// changes and which event the bot gets for it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Transition {
+pub(crate) enum Transition {
     /// The first message is in HubSpot: the session is open on this thread and account,
     /// for this CRM contact. In a Help Desk the bot hears of it once the ticket is known
     /// (`TicketResolved`), so that `session.opened` can name the ticket.
@@ -225,10 +225,10 @@ pub enum Transition {
 
 /// The event a transition gives the bot: appended once, by its key.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Happened {
-    pub kind: EventKind,
-    pub data: serde_json::Value,
-    pub key: EventKey,
+pub(crate) struct Happened {
+    pub(crate) kind: EventKind,
+    pub(crate) data: serde_json::Value,
+    pub(crate) key: EventKey,
 }
 
 /// The session after `transition`, and the event it gives the bot, if any. Pure: the
@@ -239,7 +239,7 @@ pub struct Happened {
 ///   of our own close (or any close of a final session) changes nothing;
 /// - an assignment never reopens a final session;
 /// - `session.closed` has the same key whoever closed it, so there is only ever one.
-pub fn apply(session: &Session, transition: &Transition) -> (Session, Option<Happened>) {
+pub(crate) fn apply(session: &Session, transition: &Transition) -> (Session, Option<Happened>) {
     let mut next = session.clone();
     let happened = match transition {
         Transition::Published {
@@ -344,7 +344,7 @@ fn opened(session: &Session) -> Happened {
 
 /// The `session.closed` of a session the bot stopped. Also asked again for a stop that is
 /// retried after the session closed, so that the event exists exactly once.
-pub fn bot_closed(session: &Session) -> Happened {
+pub(crate) fn bot_closed(session: &Session) -> Happened {
     let mut data = serde_json::json!({"by": "bot"});
     if let Some(r) = session.closed_reason.as_deref() {
         data["reason"] = serde_json::json!(r);

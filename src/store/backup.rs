@@ -28,11 +28,11 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 }
 
 /// A finished snapshot in an unnamed spool file, read from its start.
-pub struct Spooled {
-    pub file: std::fs::File,
-    pub bytes: u64,
+pub(crate) struct Spooled {
+    pub(crate) file: std::fs::File,
+    pub(crate) bytes: u64,
     /// How long writes waited for it.
-    pub pause: std::time::Duration,
+    pub(crate) pause: std::time::Duration,
 }
 
 impl Store {
@@ -41,8 +41,9 @@ impl Store {
         self.gate.read_recursive()
     }
 
+    #[cfg(test)]
     /// The whole store as one consistent backup, in memory (tests).
-    pub fn snapshot(&self) -> Result<Vec<u8>> {
+    pub(crate) fn snapshot(&self) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         self.snapshot_to(&mut out)
             .map_err(|e| StoreError::Flush(e.to_string()))?;
@@ -71,7 +72,7 @@ impl Store {
     /// Takes a backup into a spool file in `dir` (the data directory: private, and on a
     /// disk with room for the store). The file is unlinked as soon as it is created, so a
     /// crash leaves nothing behind and no other process can open it.
-    pub fn spool(&self, dir: &Path) -> Result<Spooled> {
+    pub(crate) fn spool(&self, dir: &Path) -> Result<Spooled> {
         use std::io::Seek;
         let path = dir.join(format!("backup-{}.spool", ulid::Ulid::generate()));
         let mut file = private_file(&path).map_err(io(&path))?;
@@ -177,7 +178,7 @@ pub fn token_path(data_dir: &Path) -> std::path::PathBuf {
 }
 
 /// Replaces the backup token file (mode 0600).
-pub fn write_token(data_dir: &Path, token: &str) -> Result<()> {
+pub(crate) fn write_token(data_dir: &Path, token: &str) -> Result<()> {
     let path = token_path(data_dir);
     let _ = std::fs::remove_file(&path);
     write_file(&path, token.as_bytes()).map_err(|error| StoreError::DataDir {
@@ -199,7 +200,7 @@ pub fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 /// Writes a backup to `path` with mode 0600 (it holds secrets).
-pub fn write_file(path: &Path, backup: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_file(path: &Path, backup: &[u8]) -> std::io::Result<()> {
     private_file(path)?.write_all(backup)
 }
 

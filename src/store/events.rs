@@ -11,7 +11,7 @@ impl Store {
     /// [`Store::mark_event_key`] once the event's deliveries are queued: a crash before
     /// that lets a retry append it again under the same id (the bot de-duplicates by
     /// `webhook-id`); the other order could lose it.
-    pub fn append_event(
+    pub(crate) fn append_event(
         &self,
         key: &str,
         build: impl FnOnce(u64) -> StoredEvent,
@@ -26,23 +26,23 @@ impl Store {
         Ok(Some(stored))
     }
 
-    pub fn mark_event_key(&self, key: &str, seq: u64) -> Result<()> {
+    pub(crate) fn mark_event_key(&self, key: &str, seq: u64) -> Result<()> {
         let _gate = self.write_gate();
         self.event_keys.insert(key, &seq.to_be_bytes())?;
         Ok(())
     }
 
     /// Events in the log. Walks the tree (sled has no count), so only for the dashboard.
-    pub fn event_count(&self) -> usize {
+    pub(crate) fn event_count(&self) -> usize {
         self.events.len()
     }
 
-    pub fn event(&self, seq: u64) -> Result<Option<StoredEvent>> {
+    pub(crate) fn event(&self, seq: u64) -> Result<Option<StoredEvent>> {
         get_json(&self.events, seq.to_be_bytes())
     }
 
     /// Up to `limit` events after `after`, oldest first.
-    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>> {
+    pub(crate) fn events_after(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>> {
         let Some(from) = after.checked_add(1) else {
             return Ok(vec![]);
         };
@@ -56,7 +56,7 @@ impl Store {
     /// Removes events created before `cutoff`, with their de-duplication keys, and the
     /// markers of HubSpot events accepted before it (HubSpot retries for a day at most).
     /// Returns how many events went.
-    pub fn prune_events(&self, cutoff: DateTime<Utc>) -> Result<usize> {
+    pub(crate) fn prune_events(&self, cutoff: DateTime<Utc>) -> Result<usize> {
         let _gate = self.write_gate();
         let mut removed = 0;
         for entry in self.events.iter() {
@@ -92,7 +92,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Event;
+    use crate::relay::Event;
     use chrono::TimeDelta;
 
     fn event(store: &Store, key: &str, at: DateTime<Utc>) -> Option<StoredEvent> {

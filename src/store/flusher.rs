@@ -13,7 +13,7 @@ const GATHER: Duration = Duration::from_micros(250);
 const MAX_BATCH: usize = 256;
 
 #[derive(Clone)]
-pub struct Flusher {
+pub(crate) struct Flusher {
     inner: Arc<Inner>,
 }
 
@@ -34,7 +34,7 @@ impl Drop for Inner {
 }
 
 impl Flusher {
-    pub fn start(db: sled::Db) -> Flusher {
+    pub(crate) fn start(db: sled::Db) -> Flusher {
         let (tx, rx) = mpsc::channel::<Waiter>();
         let thread = std::thread::Builder::new()
             .name("handoff-flusher".into())
@@ -74,7 +74,7 @@ impl Flusher {
     }
 
     /// Resolves once everything this task wrote before calling is on disk.
-    pub async fn flush(&self) -> Result<(), String> {
+    pub(crate) async fn flush(&self) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
         self.inner
             .tx

@@ -21,7 +21,7 @@ impl Store {
     /// look-up of the lock per session. As with messages, each item is written before its
     /// marker, so a crash in between can only repeat an event (and the event log drops the
     /// repeat by its key).
-    pub fn accept_inbound_events(
+    pub(crate) fn accept_inbound_events(
         &self,
         session_id: &str,
         events: Vec<(EventKey, HubSpotEvent)>,

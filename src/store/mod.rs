@@ -14,13 +14,12 @@ mod seam;
 mod sessions;
 mod uploads;
 
-pub use crate::outbox::{ItemKey, Queue};
-pub use crate::relay::records::*;
-pub use crate::relay::{
-    Agent, ClosedBy, Event, HubSpotMessageRef, Session, SessionFailure, SessionStatus, StoreError,
-    StoredEvent, User, integration_thread_id, session_of_integration_thread,
+pub(crate) use crate::outbox::Queue;
+pub(crate) use crate::relay::records::*;
+pub(crate) use crate::relay::{
+    ClosedBy, HubSpotMessageRef, Session, SessionStatus, StoreError, StoredEvent, User,
 };
-pub use sessions::{MessageOutcome, NewSession, SessionOutcome, StopOutcome, UserInput};
+pub(crate) use sessions::{MessageOutcome, NewSession, SessionOutcome, StopOutcome, UserInput};
 
 use parking_lot::{Mutex, MutexGuard};
 use serde::Serialize;
@@ -32,9 +31,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Bumped whenever a stored record changes shape; `open` migrates step by step (see
 /// `migrate`).
-pub const SCHEMA_VERSION: u64 = 4;
+pub(crate) const SCHEMA_VERSION: u64 = 4;
 
-pub use crate::relay::repo::Result;
+pub(crate) use crate::relay::repo::Result;
 
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
@@ -256,18 +255,18 @@ impl Store {
     }
 
     /// Waits until everything written before the call is on disk (group commit).
-    pub async fn flush(&self) -> Result<()> {
+    pub(crate) async fn flush(&self) -> Result<()> {
         self.flusher.flush().await.map_err(StoreError::Flush)
     }
 
     /// Flushes from a blocking context (shutdown).
-    pub fn flush_blocking(&self) -> Result<()> {
+    pub(crate) fn flush_blocking(&self) -> Result<()> {
         self.db.flush()?;
         Ok(())
     }
 
     /// A cheap liveness probe for `/healthz`.
-    pub fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         self.meta.get("schema_version")?;
         Ok(())
     }
@@ -278,33 +277,33 @@ impl Store {
         get_json(&self.settings, KEY_OAUTH)
     }
 
-    pub fn set_oauth_state(&self, state: &OAuthState) -> Result<()> {
+    pub(crate) fn set_oauth_state(&self, state: &OAuthState) -> Result<()> {
         let _gate = self.write_gate();
         put_json(&self.settings, KEY_OAUTH, state)
     }
 
-    pub fn wizard_settings(&self) -> Result<WizardSettings> {
+    pub(crate) fn wizard_settings(&self) -> Result<WizardSettings> {
         Ok(get_json(&self.settings, KEY_WIZARD)?.unwrap_or_default())
     }
 
-    pub fn set_wizard_settings(&self, settings: &WizardSettings) -> Result<()> {
+    pub(crate) fn set_wizard_settings(&self, settings: &WizardSettings) -> Result<()> {
         let _gate = self.write_gate();
         put_json(&self.settings, KEY_WIZARD, settings)
     }
 
     /// The admin password's Argon2 hash (PHC string), once the first-run step set it.
-    pub fn admin_password_hash(&self) -> Result<Option<String>> {
+    pub(crate) fn admin_password_hash(&self) -> Result<Option<String>> {
         get_json(&self.settings, KEY_ADMIN_PASSWORD)
     }
 
-    pub fn set_admin_password_hash(&self, hash: &str) -> Result<()> {
+    pub(crate) fn set_admin_password_hash(&self, hash: &str) -> Result<()> {
         let _gate = self.write_gate();
         put_json(&self.settings, KEY_ADMIN_PASSWORD, &hash)
     }
 
     /// A random 32-byte key kept in the store (made on first use, flushed at once), for
     /// signing links handoff hands out.
-    pub fn signing_key(&self, name: &str) -> Result<Vec<u8>> {
+    pub(crate) fn signing_key(&self, name: &str) -> Result<Vec<u8>> {
         let _gate = self.write_gate();
         let key = format!("key.{name}");
         if let Some(existing) = self.settings.get(&key)? {
@@ -316,17 +315,17 @@ impl Store {
         Ok(fresh.to_vec())
     }
 
-    pub fn channel(&self) -> Result<Option<ChannelRecord>> {
+    pub(crate) fn channel(&self) -> Result<Option<ChannelRecord>> {
         get_json(&self.settings, KEY_CHANNEL)
     }
 
-    pub fn set_channel(&self, channel: &ChannelRecord) -> Result<()> {
+    pub(crate) fn set_channel(&self, channel: &ChannelRecord) -> Result<()> {
         let _gate = self.write_gate();
         put_json(&self.settings, KEY_CHANNEL, channel)
     }
 
     /// HubSpot told us the channel account for `account_id` was deleted.
-    pub fn set_account_purged(&self, account_id: &str, purged: bool) -> Result<()> {
+    pub(crate) fn set_account_purged(&self, account_id: &str, purged: bool) -> Result<()> {
         let _gate = self.write_gate();
         let key = format!("hubspot.account_purged.{account_id}");
         if purged {
@@ -337,7 +336,7 @@ impl Store {
         }
     }
 
-    pub fn account_purged(&self, account_id: &str) -> Result<bool> {
+    pub(crate) fn account_purged(&self, account_id: &str) -> Result<bool> {
         self.injected()?;
         Ok(get_json::<bool>(
             &self.settings,
@@ -346,17 +345,17 @@ impl Store {
         .unwrap_or(false))
     }
 
-    pub fn forget_channel(&self) -> Result<()> {
+    pub(crate) fn forget_channel(&self) -> Result<()> {
         let _gate = self.write_gate();
         self.settings.remove(KEY_CHANNEL)?;
         Ok(())
     }
 
-    pub fn channel_account(&self, inbox_id: &str) -> Result<Option<ChannelAccountRecord>> {
+    pub(crate) fn channel_account(&self, inbox_id: &str) -> Result<Option<ChannelAccountRecord>> {
         get_json(&self.settings, format!("hubspot.account.{inbox_id}"))
     }
 
-    pub fn set_channel_account(&self, account: &ChannelAccountRecord) -> Result<()> {
+    pub(crate) fn set_channel_account(&self, account: &ChannelAccountRecord) -> Result<()> {
         let _gate = self.write_gate();
         put_json(
             &self.settings,
@@ -508,7 +507,7 @@ mod tests {
         .iter()
         .enumerate()
         {
-            let key = ItemKey::new("ses_1", seq as u64);
+            let key = crate::outbox::ItemKey::new("ses_1", seq as u64);
             tree.insert(key.as_bytes(), serde_json::to_vec(item).unwrap())
                 .unwrap();
         }

@@ -19,7 +19,7 @@ impl Store {
     }
 
     /// Appends an item to the end of its lane.
-    pub fn outbox_push<J: Job>(&self, item: &OutboxItem<J>) -> Result<ItemKey> {
+    pub(crate) fn outbox_push<J: Job>(&self, item: &OutboxItem<J>) -> Result<ItemKey> {
         let queue = J::QUEUE;
         let _gate = self.write_gate();
         let key = ItemKey::new(&item.lane, self.db.generate_id()?);
@@ -29,21 +29,22 @@ impl Store {
         Ok(key)
     }
 
-    pub fn outbox_get<J: Job>(&self, key: &ItemKey) -> Result<Option<OutboxItem<J>>> {
+    #[cfg(test)]
+    pub(crate) fn outbox_get<J: Job>(&self, key: &ItemKey) -> Result<Option<OutboxItem<J>>> {
         self.outbox_tree(J::QUEUE)
             .get(key.as_bytes())?
             .map(|v| decode(&v))
             .transpose()
     }
 
-    pub fn outbox_update<J: Job>(&self, key: &ItemKey, item: &OutboxItem<J>) -> Result<()> {
+    pub(crate) fn outbox_update<J: Job>(&self, key: &ItemKey, item: &OutboxItem<J>) -> Result<()> {
         let _gate = self.write_gate();
         self.outbox_tree(J::QUEUE)
             .insert(key.as_bytes(), encode(item))?;
         Ok(())
     }
 
-    pub fn outbox_remove(&self, queue: Queue, key: &ItemKey) -> Result<()> {
+    pub(crate) fn outbox_remove(&self, queue: Queue, key: &ItemKey) -> Result<()> {
         let _gate = self.write_gate();
         if self.outbox_tree(queue).remove(key.as_bytes())?.is_some() {
             self.queued[queue.index()].fetch_sub(1, Ordering::Relaxed);
@@ -57,7 +58,10 @@ impl Store {
     }
 
     /// The oldest item of a lane.
-    pub fn outbox_head<J: Job>(&self, lane: &str) -> Result<Option<(ItemKey, OutboxItem<J>)>> {
+    pub(crate) fn outbox_head<J: Job>(
+        &self,
+        lane: &str,
+    ) -> Result<Option<(ItemKey, OutboxItem<J>)>> {
         match self
             .outbox_tree(J::QUEUE)
             .scan_prefix(lane_prefix(lane))
@@ -73,7 +77,7 @@ impl Store {
 
     /// The head of every lane, for rebuilding the schedule at start-up. Reads keys in
     /// order and decodes only the first item per lane.
-    pub fn outbox_heads<J: Job>(&self) -> Result<Vec<(ItemKey, OutboxItem<J>)>> {
+    pub(crate) fn outbox_heads<J: Job>(&self) -> Result<Vec<(ItemKey, OutboxItem<J>)>> {
         let mut heads = Vec::new();
         let mut last_lane: Option<Vec<u8>> = None;
         for entry in self.outbox_tree(J::QUEUE).iter() {
@@ -90,12 +94,12 @@ impl Store {
     }
 
     /// Items in a queue. Counted as they come and go (sled's `len` walks the whole tree).
-    pub fn outbox_len(&self, queue: Queue) -> usize {
+    pub(crate) fn outbox_len(&self, queue: Queue) -> usize {
         self.queued[queue.index()].load(Ordering::Relaxed)
     }
 
     /// Moves an item to the dead letters in one transaction.
-    pub fn dead_letter<J: Job>(
+    pub(crate) fn dead_letter<J: Job>(
         &self,
         key: &ItemKey,
         item: &OutboxItem<J>,
@@ -123,7 +127,7 @@ impl Store {
     }
 
     /// The most recent dead letters, newest first.
-    pub fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
+    pub(crate) fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
         self.dead_letters
             .iter()
             .rev()
@@ -137,13 +141,13 @@ impl Store {
     }
 
     /// Puts a dead letter back (a replay whose enqueue failed).
-    pub fn restore_dead_letter(&self, letter: &DeadLetter) -> Result<()> {
+    pub(crate) fn restore_dead_letter(&self, letter: &DeadLetter) -> Result<()> {
         let _gate = self.write_gate();
         put_json(&self.dead_letters, letter.id.to_be_bytes(), letter)
     }
 
     /// Removes a dead letter and returns it (to discard it, or to queue it again).
-    pub fn take_dead_letter(&self, id: u64) -> Result<Option<DeadLetter>> {
+    pub(crate) fn take_dead_letter(&self, id: u64) -> Result<Option<DeadLetter>> {
         let _gate = self.write_gate();
         self.dead_letters
             .remove(id.to_be_bytes())?

@@ -75,10 +75,6 @@ impl EventRepo for Store {
         Ok(Some(stored))
     }
 
-    fn event(&self, seq: u64) -> Result<Option<StoredEvent>> {
-        Store::event(self, seq)
-    }
-
     fn events_after(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>> {
         Store::events_after(self, after, limit)
     }

@@ -13,35 +13,35 @@ use sled::transaction::{
 
 /// A user's fields after validation.
 #[derive(Debug, Clone, Default)]
-pub struct UserInput {
-    pub name: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub picture_url: Option<String>,
-    pub external_id: Option<String>,
+pub(crate) struct UserInput {
+    pub(crate) name: Option<String>,
+    pub(crate) email: Option<String>,
+    pub(crate) phone: Option<String>,
+    pub(crate) picture_url: Option<String>,
+    pub(crate) external_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
-pub struct NewSession {
-    pub user_id: String,
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub external_id: Option<String>,
-    pub idempotency_key: Option<String>,
-    pub history: Vec<HistoryLine>,
-    pub inbox_id: Option<String>,
-    pub priority: Option<Priority>,
+pub(crate) struct NewSession {
+    pub(crate) user_id: String,
+    pub(crate) title: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) external_id: Option<String>,
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) history: Vec<HistoryLine>,
+    pub(crate) inbox_id: Option<String>,
+    pub(crate) priority: Option<Priority>,
 }
 
 #[derive(Debug)]
-pub enum SessionOutcome {
+pub(crate) enum SessionOutcome {
     Created(Session),
     /// The same `externalId` / `Idempotency-Key` names a session that is still going.
     Existing(Session),
 }
 
 #[derive(Debug, PartialEq)]
-pub enum MessageOutcome {
+pub(crate) enum MessageOutcome {
     Queued(String),
     /// The bot already sent this `messageId`.
     Duplicate(String),
@@ -50,7 +50,7 @@ pub enum MessageOutcome {
 }
 
 #[derive(Debug)]
-pub enum StopOutcome {
+pub(crate) enum StopOutcome {
     /// Stopped now; the event is the bot's `session.closed`.
     Stopped(Session, Happened),
     AlreadyFinal(Session),
@@ -94,14 +94,18 @@ fn message_key(session_id: &str, message_id: &str) -> Vec<u8> {
     k
 }
 
-pub fn now_ms(now: DateTime<Utc>) -> i64 {
+pub(crate) fn now_ms(now: DateTime<Utc>) -> i64 {
     now.timestamp_millis()
 }
 
 impl Store {
     /// Creates the user, or updates the one with the same identity key. Returns the user
     /// and whether it was created.
-    pub fn upsert_user(&self, input: &UserInput, now: DateTime<Utc>) -> Result<(User, bool)> {
+    pub(crate) fn upsert_user(
+        &self,
+        input: &UserInput,
+        now: DateTime<Utc>,
+    ) -> Result<(User, bool)> {
         let _gate = self.write_gate();
         let key = User::identity_key(
             input.email.as_deref(),
@@ -146,22 +150,26 @@ impl Store {
         }))
     }
 
-    pub fn user(&self, id: &str) -> Result<Option<User>> {
+    pub(crate) fn user(&self, id: &str) -> Result<Option<User>> {
         super::get_json(&self.users, id)
     }
 
-    pub fn has_session(&self, id: &str) -> Result<bool> {
+    pub(crate) fn has_session(&self, id: &str) -> Result<bool> {
         self.injected()?;
         Ok(self.sessions.contains_key(id)?)
     }
 
-    pub fn session(&self, id: &str) -> Result<Option<Session>> {
+    pub(crate) fn session(&self, id: &str) -> Result<Option<Session>> {
         super::get_json(&self.sessions, id)
     }
 
     /// Records the session and queues its first message, unless the same `externalId` or
     /// `Idempotency-Key` names a session that is still going.
-    pub fn create_session(&self, new: &NewSession, now: DateTime<Utc>) -> Result<SessionOutcome> {
+    pub(crate) fn create_session(
+        &self,
+        new: &NewSession,
+        now: DateTime<Utc>,
+    ) -> Result<SessionOutcome> {
         let _gate = self.write_gate();
         let id = format!("ses_{}", ulid::Ulid::generate());
         let index_keys: Vec<String> = [
@@ -219,7 +227,7 @@ impl Store {
     /// retry by the bot may queue again, and HubSpot drops that copy by its
     /// `integrationIdempotencyId` (derived from the same `messageId`). The other order could
     /// lose a message.
-    pub fn add_message(
+    pub(crate) fn add_message(
         &self,
         session_id: &str,
         bot_message_id: Option<&str>,
@@ -257,7 +265,7 @@ impl Store {
 
     /// Closes the session at once (`closedBy: bot`) and queues the note to the agent and the
     /// thread close.
-    pub fn stop_session(
+    pub(crate) fn stop_session(
         &self,
         session_id: &str,
         reason: Option<&str>,
@@ -305,7 +313,7 @@ impl Store {
     /// does not exist. The session's HubSpot thread id is kept in the session; the index
     /// from thread to session (app webhooks name only the thread) is written with it, in
     /// the same transaction, so the two cannot disagree.
-    pub fn apply_transition(
+    pub(crate) fn apply_transition(
         &self,
         id: &str,
         transition: &Transition,
@@ -331,8 +339,9 @@ impl Store {
         )
     }
 
+    #[cfg(test)]
     /// Applies `change` to a stored session atomically; `None` when it does not exist.
-    pub fn update_session(
+    pub(crate) fn update_session(
         &self,
         id: &str,
         change: impl Fn(&mut Session),

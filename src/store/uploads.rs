@@ -19,7 +19,7 @@ fn key(session: &str, message: &str, index: usize) -> Vec<u8> {
 }
 
 impl Store {
-    pub fn uploaded_file(
+    pub(crate) fn uploaded_file(
         &self,
         session: &str,
         message: &str,
@@ -32,7 +32,7 @@ impl Store {
     }
 
     /// Remembers an upload; durable after the next [`Store::flush`].
-    pub fn record_upload(
+    pub(crate) fn record_upload(
         &self,
         session: &str,
         message: &str,
@@ -46,7 +46,7 @@ impl Store {
     }
 
     /// The message was published: its uploads are no longer needed.
-    pub fn forget_uploads(&self, session: &str, message: &str) -> Result<()> {
+    pub(crate) fn forget_uploads(&self, session: &str, message: &str) -> Result<()> {
         let _gate = self.write_gate();
         for entry in self.uploads.scan_prefix(prefix(session, message)) {
             let (k, _) = entry?;

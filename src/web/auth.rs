@@ -27,15 +27,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-pub const SESSION_COOKIE: &str = "handoff_session";
+pub(crate) const SESSION_COOKIE: &str = "handoff_session";
 /// Forms shown before login (setup, login) carry this cookie's value as their CSRF token.
-pub const FORM_COOKIE: &str = "handoff_form";
+pub(crate) const FORM_COOKIE: &str = "handoff_form";
 
 const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
-pub const MIN_PASSWORD_LEN: usize = 10;
+pub(crate) const MIN_PASSWORD_LEN: usize = 10;
 
 /// A random token of 32 bytes, URL-safe base64.
-pub fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let bytes: [u8; 32] = rand::random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -57,7 +57,7 @@ const ARGON2_WAIT: Duration = Duration::from_secs(2);
 
 /// Why a login was not even checked; both answer 429 with `Retry-After`.
 #[derive(Debug, PartialEq, Eq)]
-pub enum LoginRefused {
+pub(crate) enum LoginRefused {
     /// Too many attempts from this address (or from all, see `login_limit`).
     Limited(Duration),
     /// Every Argon2 slot stayed busy.
@@ -92,7 +92,7 @@ struct OAuthFlow {
 
 /// Why `/oauth/callback` refused a `state`.
 #[derive(Debug, PartialEq, Eq)]
-pub enum OAuthRefused {
+pub(crate) enum OAuthRefused {
     /// Unknown, used or expired.
     Unknown,
     /// Known, but this browser did not start the flow.
@@ -100,13 +100,13 @@ pub enum OAuthRefused {
 }
 
 /// The cookie that binds an OAuth flow to the browser that started it.
-pub const OAUTH_COOKIE: &str = "handoff_oauth";
+pub(crate) const OAUTH_COOKIE: &str = "handoff_oauth";
 
 /// How long the admin has to consent on HubSpot's page.
 const OAUTH_STATE_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug, thiserror::Error)]
-pub enum PasswordError {
+pub(crate) enum PasswordError {
     #[error("the password must be at least {MIN_PASSWORD_LEN} characters")]
     TooShort,
     #[error("the two passwords differ")]
@@ -114,7 +114,7 @@ pub enum PasswordError {
 }
 
 impl AdminAuth {
-    pub fn load(store: &Store) -> Result<AdminAuth, StoreError> {
+    pub(crate) fn load(store: &Store) -> Result<AdminAuth, StoreError> {
         let hash = store.admin_password_hash()?;
         let setup_token = hash.is_none().then(random_token);
         Ok(AdminAuth {
@@ -133,11 +133,11 @@ impl AdminAuth {
         self.setup_token.lock().clone()
     }
 
-    pub fn has_password(&self) -> bool {
+    pub(crate) fn has_password(&self) -> bool {
         self.password_hash.read().is_some()
     }
 
-    pub fn setup_token_matches(&self, presented: &str) -> bool {
+    pub(crate) fn setup_token_matches(&self, presented: &str) -> bool {
         self.setup_token
             .lock()
             .as_deref()
@@ -145,7 +145,7 @@ impl AdminAuth {
     }
 
     /// Sets the first admin password (consuming the setup token) and opens a session.
-    pub async fn set_password(
+    pub(crate) async fn set_password(
         &self,
         store: &Store,
         password: &str,
@@ -175,7 +175,7 @@ impl AdminAuth {
     /// Checks a login from `address`: `Ok(Some(session))` for the right password,
     /// `Ok(None)` for a wrong one. The attempt counts before Argon2 runs, so parallel
     /// requests cannot all slip under the limit.
-    pub async fn login(
+    pub(crate) async fn login(
         &self,
         address: IpAddr,
         password: &str,
@@ -229,7 +229,7 @@ impl AdminAuth {
 
     /// A fresh OAuth flow that returns to `return_to`: its `state` (for HubSpot) and its
     /// nonce (for the starting browser's [`oauth_cookie`]).
-    pub fn begin_oauth(&self, return_to: &'static str) -> (String, String) {
+    pub(crate) fn begin_oauth(&self, return_to: &'static str) -> (String, String) {
         let (state, nonce) = (random_token(), random_token());
         let now = Instant::now();
         let mut states = self.oauth_states.lock();
@@ -247,7 +247,7 @@ impl AdminAuth {
 
     /// Spends an OAuth `state` presented with the browser's nonce. A state shown by the
     /// wrong browser stays usable by the right one.
-    pub fn finish_oauth(
+    pub(crate) fn finish_oauth(
         &self,
         state: &str,
         nonce: Option<&str>,
@@ -266,7 +266,7 @@ impl AdminAuth {
         Ok(states.remove(state).expect("present above").return_to)
     }
 
-    pub fn logout(&self, token: &str) {
+    pub(crate) fn logout(&self, token: &str) {
         self.sessions.lock().remove(&digest(token));
     }
 
@@ -309,7 +309,7 @@ async fn verify_password(hash: String, password: String, permit: OwnedSemaphoreP
 }
 
 /// The cookie that carries an admin session.
-pub fn session_cookie(token: &str, secure: bool) -> Cookie<'static> {
+pub(crate) fn session_cookie(token: &str, secure: bool) -> Cookie<'static> {
     Cookie::build(SESSION_COOKIE, token.to_string())
         .path("/")
         .http_only(true)
@@ -320,7 +320,7 @@ pub fn session_cookie(token: &str, secure: bool) -> Cookie<'static> {
 }
 
 /// The pre-login form cookie (double-submit CSRF token for the setup and login forms).
-pub fn form_cookie(token: &str, secure: bool) -> Cookie<'static> {
+pub(crate) fn form_cookie(token: &str, secure: bool) -> Cookie<'static> {
     Cookie::build(FORM_COOKIE, token.to_string())
         .path("/")
         .http_only(true)
@@ -331,7 +331,7 @@ pub fn form_cookie(token: &str, secure: bool) -> Cookie<'static> {
 
 /// The OAuth nonce cookie: `SameSite=Lax`, because HubSpot's redirect back is a cross-site
 /// top-level GET (a `Strict` cookie would stay behind); only sent to the callback.
-pub fn oauth_cookie(nonce: &str, secure: bool) -> Cookie<'static> {
+pub(crate) fn oauth_cookie(nonce: &str, secure: bool) -> Cookie<'static> {
     Cookie::build(OAUTH_COOKIE, nonce.to_string())
         .path("/oauth/callback")
         .http_only(true)
@@ -343,14 +343,14 @@ pub fn oauth_cookie(nonce: &str, secure: bool) -> Cookie<'static> {
         .finish()
 }
 
-pub fn expired(name: &'static str) -> Cookie<'static> {
+pub(crate) fn expired(name: &'static str) -> Cookie<'static> {
     let mut cookie = Cookie::build(name, "").path("/").finish();
     cookie.make_removal();
     cookie
 }
 
 /// A form's CSRF token must equal the expected one.
-pub fn check_csrf(expected: &str, presented: &str) -> Result<(), ApiError> {
+pub(crate) fn check_csrf(expected: &str, presented: &str) -> Result<(), ApiError> {
     if !expected.is_empty() && constant_time_eq(expected, presented) {
         Ok(())
     } else {
@@ -362,13 +362,13 @@ pub fn check_csrf(expected: &str, presented: &str) -> Result<(), ApiError> {
 }
 
 /// Proof of a logged-in admin. `csrf` goes into every form the page renders.
-pub struct Admin {
-    pub csrf: String,
-    pub session: String,
+pub(crate) struct Admin {
+    pub(crate) csrf: String,
+    pub(crate) session: String,
 }
 
 impl Admin {
-    pub fn check_csrf(&self, presented: &str) -> Result<(), ApiError> {
+    pub(crate) fn check_csrf(&self, presented: &str) -> Result<(), ApiError> {
         check_csrf(&self.csrf, presented)
     }
 }

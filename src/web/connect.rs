@@ -12,7 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(Step::Connect.path(), web::get().to(connect_page))
         .route("/oauth/start", web::post().to(start))
         .route("/oauth/callback", web::get().to(callback));

@@ -13,7 +13,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::{DateTime, SecondsFormat, Utc};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin", web::get().to(dashboard))
         .route(
             "/admin/dead-letters/{id}/replay",

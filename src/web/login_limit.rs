@@ -8,9 +8,9 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-pub const PER_ADDRESS: usize = 5;
-pub const OVERALL: usize = 30;
-pub const WINDOW: Duration = Duration::from_secs(300);
+pub(crate) const PER_ADDRESS: usize = 5;
+pub(crate) const OVERALL: usize = 30;
+pub(crate) const WINDOW: Duration = Duration::from_secs(300);
 
 #[derive(Clone, Copy)]
 struct Attempt {
@@ -20,13 +20,13 @@ struct Attempt {
 
 /// A counted attempt; hand it back with [`Attempts::forgive`] when the password was right.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reservation {
+pub(crate) struct Reservation {
     key: IpAddr,
     id: u64,
 }
 
 #[derive(Default)]
-pub struct Attempts {
+pub(crate) struct Attempts {
     by_address: HashMap<IpAddr, VecDeque<Attempt>>,
     overall: VecDeque<Attempt>,
     next_id: u64,
@@ -65,7 +65,11 @@ impl Attempts {
     /// window: an address with none keeps one try, so failures from elsewhere cannot lock
     /// the admin out (the price: an attacker with many addresses gets one try per address
     /// per window, on top of the per-address limit).
-    pub fn reserve(&mut self, address: IpAddr, now: Instant) -> Result<Reservation, Duration> {
+    pub(crate) fn reserve(
+        &mut self,
+        address: IpAddr,
+        now: Instant,
+    ) -> Result<Reservation, Duration> {
         self.prune(now);
         let key = key(address);
         let mine = self.by_address.get(&key);
@@ -91,7 +95,7 @@ impl Attempts {
     }
 
     /// Gives a reservation back: the password was right (or it was never checked).
-    pub fn forgive(&mut self, reservation: Reservation) {
+    pub(crate) fn forgive(&mut self, reservation: Reservation) {
         let keep = |a: &Attempt| a.id != reservation.id;
         if let Some(q) = self.by_address.get_mut(&reservation.key) {
             q.retain(keep);

@@ -2,12 +2,12 @@
 //! askama pages (`templates/`), one stylesheet and a few lines of optional JavaScript
 //! (`static/`), both compiled into the binary. Every page works without JavaScript.
 
-pub mod account;
-pub mod auth;
-pub mod connect;
-pub mod dashboard;
-pub mod login_limit;
-pub mod wizard;
+pub(crate) mod account;
+pub(crate) mod auth;
+pub(crate) mod connect;
+pub(crate) mod dashboard;
+pub(crate) mod login_limit;
+pub(crate) mod wizard;
 
 use crate::config::Config;
 use crate::error::ApiError;
@@ -25,20 +25,20 @@ use std::sync::Arc;
 
 /// What the wizard and the dashboard use: they show and change everything, so this is the
 /// widest of the surfaces' states.
-pub struct AdminState {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub settings: Arc<Settings>,
-    pub hubspot: Arc<HubSpot>,
-    pub provision: Arc<ProvisionState>,
-    pub readiness: Arc<Readiness>,
-    pub queues: Vec<Arc<dyn QueueView>>,
-    pub admin: Arc<auth::AdminAuth>,
+pub(crate) struct AdminState {
+    pub(crate) config: Arc<Config>,
+    pub(crate) store: Store,
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) hubspot: Arc<HubSpot>,
+    pub(crate) provision: Arc<ProvisionState>,
+    pub(crate) readiness: Arc<Readiness>,
+    pub(crate) queues: Vec<Arc<dyn QueueView>>,
+    pub(crate) admin: Arc<auth::AdminAuth>,
 }
 
 impl AdminState {
     /// The outbox of a queue, by its stored name (dead letters remember it).
-    pub fn outbox(&self, queue: &str) -> Option<&dyn QueueView> {
+    pub(crate) fn outbox(&self, queue: &str) -> Option<&dyn QueueView> {
         self.queues
             .iter()
             .map(|q| &**q)
@@ -46,7 +46,7 @@ impl AdminState {
     }
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
         .route("/static/style.css", web::get().to(style))
         .route("/static/app.js", web::get().to(script))
@@ -57,7 +57,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Renders a page with `status`.
-pub fn page_with(status: StatusCode, page: &impl Template) -> Result<HttpResponse, ApiError> {
+pub(crate) fn page_with(
+    status: StatusCode,
+    page: &impl Template,
+) -> Result<HttpResponse, ApiError> {
     let html = page.render().map_err(|e| {
         tracing::error!(error = %e, "a page failed to render");
         ApiError::new(
@@ -79,12 +82,12 @@ pub fn page_with(status: StatusCode, page: &impl Template) -> Result<HttpRespons
         .body(html))
 }
 
-pub fn page(page: &impl Template) -> Result<HttpResponse, ApiError> {
+pub(crate) fn page(page: &impl Template) -> Result<HttpResponse, ApiError> {
     page_with(StatusCode::OK, page)
 }
 
 /// A `303 See Other` to `location` (after a form is handled).
-pub fn see_other(location: &str) -> HttpResponse {
+pub(crate) fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .finish()
@@ -121,7 +124,7 @@ fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
 
 /// The wizard's steps, in order, for the step list on every page.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     PublicUrl,
     HubSpotApp,
     Connect,
@@ -132,7 +135,7 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 7] = [
+    pub(crate) const ALL: [Step; 7] = [
         Step::PublicUrl,
         Step::HubSpotApp,
         Step::Connect,
@@ -142,7 +145,7 @@ impl Step {
         Step::Done,
     ];
 
-    pub fn path(self) -> &'static str {
+    pub(crate) fn path(self) -> &'static str {
         match self {
             Step::PublicUrl => "/wizard/public-url",
             Step::HubSpotApp => "/wizard/hubspot-app",
@@ -154,7 +157,7 @@ impl Step {
         }
     }
 
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Step::PublicUrl => "Public URL",
             Step::HubSpotApp => "HubSpot app",
@@ -167,7 +170,7 @@ impl Step {
     }
 
     /// Whether the step's work is in place (configured or saved).
-    pub fn is_done(self, state: &AdminState) -> bool {
+    pub(crate) fn is_done(self, state: &AdminState) -> bool {
         let s = &state.settings;
         match self {
             Step::PublicUrl => s.locked("public_url").is_some() || s.saved().public_url.is_some(),
@@ -182,25 +185,25 @@ impl Step {
 }
 
 /// One entry of the step list.
-pub struct StepLink {
-    pub label: &'static str,
-    pub path: &'static str,
-    pub done: bool,
-    pub current: bool,
+pub(crate) struct StepLink {
+    pub(crate) label: &'static str,
+    pub(crate) path: &'static str,
+    pub(crate) done: bool,
+    pub(crate) current: bool,
 }
 
 /// What every page's frame needs: its title, the step list (wizard pages), the CSRF token
 /// its forms carry, and whether to offer logging out.
-pub struct Layout {
-    pub title: String,
-    pub steps: Vec<StepLink>,
-    pub csrf: String,
-    pub logged_in: bool,
+pub(crate) struct Layout {
+    pub(crate) title: String,
+    pub(crate) steps: Vec<StepLink>,
+    pub(crate) csrf: String,
+    pub(crate) logged_in: bool,
 }
 
 impl Layout {
     /// A page outside the wizard.
-    pub fn plain(title: &str, csrf: Option<&str>) -> Layout {
+    pub(crate) fn plain(title: &str, csrf: Option<&str>) -> Layout {
         Layout {
             title: title.to_string(),
             steps: Vec::new(),
@@ -209,13 +212,13 @@ impl Layout {
         }
     }
 
-    pub fn logged_in(mut self) -> Layout {
+    pub(crate) fn logged_in(mut self) -> Layout {
         self.logged_in = true;
         self
     }
 
     /// A wizard page.
-    pub fn step(state: &AdminState, current: Step, csrf: &str) -> Layout {
+    pub(crate) fn step(state: &AdminState, current: Step, csrf: &str) -> Layout {
         Layout {
             title: current.label().to_string(),
             steps: Step::ALL
@@ -235,18 +238,18 @@ impl Layout {
 
 /// A form whose only field is its CSRF token (a button).
 #[derive(serde::Deserialize)]
-pub struct CsrfForm {
-    pub csrf: String,
+pub(crate) struct CsrfForm {
+    pub(crate) csrf: String,
 }
 
 /// How a value shows on a page: secrets never show, locked ones say where they come from.
-pub struct Field {
-    pub value: String,
-    pub locked: Option<String>,
+pub(crate) struct Field {
+    pub(crate) value: String,
+    pub(crate) locked: Option<String>,
 }
 
 impl Field {
-    pub fn of(state: &AdminState, key: &str, value: Option<String>) -> Field {
+    pub(crate) fn of(state: &AdminState, key: &str, value: Option<String>) -> Field {
         Field {
             value: value.unwrap_or_default(),
             locked: state.settings.locked(key),
@@ -254,7 +257,7 @@ impl Field {
     }
 
     /// A secret: `***` when set, empty when not.
-    pub fn secret(state: &AdminState, key: &str, is_set: bool) -> Field {
+    pub(crate) fn secret(state: &AdminState, key: &str, is_set: bool) -> Field {
         Field {
             value: if is_set { "***".into() } else { String::new() },
             locked: state.settings.locked(key),

@@ -14,7 +14,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/wizard", web::get().to(first_open_step))
         .route(Step::PublicUrl.path(), web::get().to(public_url_page))
         .route(Step::PublicUrl.path(), web::post().to(save_public_url))

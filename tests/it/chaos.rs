@@ -130,7 +130,7 @@ async fn chaos_loses_duplicates_and_reorders_nothing() {
         ids.push(body["sessionId"].as_str().unwrap().to_string());
     }
     for id in &ids {
-        let itid = handoff::store::integration_thread_id(id);
+        let itid = handoff::relay::integration_thread_id(id);
         eventually(Duration::from_secs(30), || async {
             fake.thread_by_integration_id(&itid).is_some()
         })
@@ -255,7 +255,7 @@ async fn chaos_loses_duplicates_and_reorders_nothing() {
     let acked = Arc::try_unwrap(acked).ok().unwrap().into_inner();
     let user_arrivals = |i: usize| -> HashMap<String, Vec<usize>> {
         let mut map: HashMap<String, Vec<usize>> = HashMap::new();
-        let itid = handoff::store::integration_thread_id(&ids[i]);
+        let itid = handoff::relay::integration_thread_id(&ids[i]);
         if let Some(thread) = fake.thread_by_integration_id(&itid) {
             for (pos, m) in thread.messages.iter().enumerate() {
                 if let Some(text) = m["text"].as_str() {

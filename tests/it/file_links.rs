@@ -177,7 +177,7 @@ async fn a_flood_of_file_links_gets_only_its_share_and_messages_still_go_out() {
     // Message delivery still has its budget.
     h.send_text(&session, "m1", "still here").await;
     crate::support::harness::eventually(std::time::Duration::from_secs(20), || async {
-        fake.thread_by_integration_id(&handoff::store::integration_thread_id(&session))
+        fake.thread_by_integration_id(&handoff::relay::integration_thread_id(&session))
             .is_some_and(|t| t.messages.iter().any(|m| m["text"] == "still here"))
     })
     .await;

@@ -12,7 +12,7 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(20);
 
 fn thread(fake: &FakeHubSpot, session: &str) -> Option<Thread> {
-    fake.thread_by_integration_id(&handoff::store::integration_thread_id(session))
+    fake.thread_by_integration_id(&handoff::relay::integration_thread_id(session))
 }
 
 async fn messages(fake: &FakeHubSpot, session: &str, n: usize) -> Vec<Value> {

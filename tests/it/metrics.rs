@@ -17,7 +17,7 @@ async fn metrics_count_requests_deliveries_and_queues() {
     let session = h.open_session("ada@example.com", json!([])).await;
     h.send_text(&session, "m1", "hello").await;
     eventually(Duration::from_secs(20), || async {
-        fake.thread_by_integration_id(&handoff::store::integration_thread_id(&session))
+        fake.thread_by_integration_id(&handoff::relay::integration_thread_id(&session))
             .is_some_and(|t| t.messages.len() == 2)
     })
     .await;

@@ -572,7 +572,7 @@ async fn a_purged_channel_account_is_reported_by_readyz() {
     assert!(w.fake.send_channel_event(back).await.delivered);
     eventually(WAIT, || async {
         w.fake
-            .thread_by_integration_id(&handoff::store::integration_thread_id(&session))
+            .thread_by_integration_id(&handoff::relay::integration_thread_id(&session))
             .is_some_and(|t| t.messages.len() == 2)
     })
     .await;
