@@ -644,6 +644,32 @@ mod tests {
     }
 
     #[test]
+    fn inbox_lists_come_as_lists_or_comma_separated() {
+        Jail::expect_with(|jail| {
+            let c = load_in(
+                jail,
+                Some("[hubspot]\ninbox_id = 1\ninbox_ids = [2, \"3\"]\n[hubspot.ticket]\npipeline = 0\n"),
+            )
+            .unwrap();
+            assert_eq!(c.hubspot.inbox_ids, ["2", "3"]);
+            assert_eq!(c.hubspot.ticket.pipeline.as_deref(), Some("0"));
+            assert!(c.hubspot.create_contacts, "on by default");
+            jail.set_env("HANDOFF_HUBSPOT__INBOX_IDS", "4, 5");
+            jail.set_env("HANDOFF_HUBSPOT__CREATE_CONTACTS", "false");
+            let c = load_in(jail, Some("[hubspot]\ninbox_id = 1\n")).unwrap();
+            assert_eq!(c.hubspot.inbox_ids, ["4", "5"]);
+            assert!(!c.hubspot.create_contacts);
+            jail.set_env("HANDOFF_HUBSPOT__INBOX_IDS", "4,x");
+            let err = load_in(jail, Some("[hubspot]\ninbox_id = 1\n")).unwrap_err();
+            assert!(err.to_string().contains("hubspot.inbox_ids"), "{err}");
+            jail.set_env("HANDOFF_HUBSPOT__INBOX_IDS", "4");
+            let err = load_in(jail, None).unwrap_err();
+            assert!(err.to_string().contains("default inbox"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn defaults_match_the_design() {
         Jail::expect_with(|jail| {
             let c = load_in(jail, None).unwrap();
