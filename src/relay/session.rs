@@ -265,7 +265,9 @@ pub(crate) fn apply(session: &Session, transition: &Transition) -> (Session, Opt
             if next.ticket_id.is_none() {
                 next.ticket_id = ticket_id.clone();
             }
-            Some(opened(&next))
+            // A session that ended while its ticket was looked for gave the bot its end;
+            // an `opened` after it would only confuse.
+            (!next.status.is_final()).then(|| opened(&next))
         }
         Transition::Assigned { agent, key } => {
             next.agent = agent.clone();
@@ -434,6 +436,15 @@ mod tests {
         assert_eq!(event.data["ticketId"], "9");
         let (_, without) = apply(&open, &Transition::TicketResolved { ticket_id: None });
         assert!(without.unwrap().data.get("ticketId").is_none());
+        let mut stopped = open.clone();
+        stopped.status = SessionStatus::Closed;
+        let (closed, late) = apply(&stopped, &found);
+        assert_eq!(
+            closed.ticket_id.as_deref(),
+            Some("9"),
+            "the ticket is still recorded"
+        );
+        assert!(late.is_none(), "no opened after the end");
     }
 
     #[test]
