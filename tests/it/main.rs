@@ -3,6 +3,7 @@
 mod support;
 
 mod admin;
+mod availability;
 mod backup;
 mod bad_input;
 mod botpress;
@@ -14,6 +15,7 @@ mod delivery;
 mod fake_hubspot_contract;
 mod file_links;
 mod fuzz_corpus;
+mod helpdesk;
 mod login_limit;
 mod media;
 mod metrics;
@@ -23,6 +25,7 @@ mod outbox_props;
 mod provisioning;
 mod registration;
 mod retention;
+mod routing;
 mod sessions;
 mod slow_clients;
 mod tls;
