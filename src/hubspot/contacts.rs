@@ -9,7 +9,7 @@ use super::error::HubSpotError;
 use crate::relay::User;
 use serde_json::{Value, json};
 
-/// The contact for `user`, and whether it was created now.
+/// The contact for `user`: found, created, or none.
 pub(crate) async fn ensure_contact(
     hubspot: &HubSpot,
     user: &User,
@@ -63,19 +63,23 @@ fn contact_properties(user: &User) -> Value {
     if let Some(phone) = &user.phone {
         properties["phone"] = json!(phone);
     }
-    if let Some(name) = user
+    match user
         .name
         .as_deref()
         .map(str::trim)
         .filter(|n| !n.is_empty())
     {
-        match name.rsplit_once(' ') {
+        Some(name) => match name.rsplit_once(' ') {
             Some((first, last)) => {
                 properties["firstname"] = json!(first.trim());
                 properties["lastname"] = json!(last);
             }
             None => properties["firstname"] = json!(name),
-        }
+        },
+        // HubSpot needs an email, a first or a last name; a phone-only user without a name
+        // is named by the number, which is what the agent sees for them anyway.
+        None if user.email.is_none() => properties["firstname"] = json!(user.phone),
+        None => {}
     }
     properties
 }
@@ -122,5 +126,13 @@ mod tests {
         assert_eq!(p["firstname"], "Cher");
         assert!(p.get("lastname").is_none());
         assert!(contact_properties(&user(None)).get("firstname").is_none());
+        let mut phone_only = user(None);
+        phone_only.email = None;
+        phone_only.phone = Some("+14155550123".into());
+        assert_eq!(contact_properties(&phone_only)["firstname"], "+14155550123");
+        let mut phone_only = user(None);
+        phone_only.email = None;
+        phone_only.phone = Some("+14155550123".into());
+        assert_eq!(contact_properties(&phone_only)["firstname"], "+14155550123");
     }
 }

@@ -237,6 +237,7 @@ impl InboundProcessor {
                     channel_id: m.channel_id.clone(),
                     message_id: m.message_id.clone(),
                 };
+                self.announce(&session)?;
                 self.events.append(&session, happened, Some(reference))?;
                 return Ok(());
             }
@@ -261,7 +262,17 @@ impl InboundProcessor {
         if let Some((session, Some(happened))) =
             self.store.apply_transition(session_id, &transition)?
         {
+            self.announce(&session)?;
             self.events.append(&session, happened, None)?;
+        }
+        Ok(())
+    }
+
+    /// The bot hears that the session opened before it hears what an agent did, also while
+    /// the session's Help Desk ticket is still looked for.
+    fn announce(&self, session: &crate::relay::Session) -> Result<(), StoreError> {
+        if let Some(opened) = crate::relay::session::opened_first(session) {
+            self.events.append(session, opened, None)?;
         }
         Ok(())
     }

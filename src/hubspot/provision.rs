@@ -172,11 +172,14 @@ impl Provisioner<'_> {
             .map_err(at("channel-account"))?;
         let mut accounts = Vec::with_capacity(self.inbox_ids.len());
         for inbox in self.inbox_ids {
-            let account = self.ensure_account(&channel.id, inbox, &listed).await?;
+            let help_desk = help_desks.contains(inbox);
+            let account = self
+                .ensure_account(&channel.id, inbox, help_desk, &listed)
+                .await?;
             accounts.push(InboxAccount {
                 inbox_id: inbox.clone(),
                 account_id: account.id,
-                help_desk: help_desks.contains(inbox),
+                help_desk,
             });
         }
         let Some(default) = accounts.first().cloned() else {
@@ -326,6 +329,7 @@ impl Provisioner<'_> {
         &self,
         channel_id: &str,
         inbox_id: &str,
+        help_desk: bool,
         listed: &[ChannelAccount],
     ) -> Result<ChannelAccount, ProvisionError> {
         let step = "channel-account";
@@ -374,6 +378,7 @@ impl Provisioner<'_> {
                 id: account.id.clone(),
                 channel_id: channel_id.to_string(),
                 inbox_id: inbox_id.to_string(),
+                help_desk,
             })
             .map_err(store_step(step))?;
         Ok(account)

@@ -434,7 +434,7 @@ impl Publisher {
             Some(record) if record.channel_id == target.channel_id => Ok(InboxAccount {
                 inbox_id: record.inbox_id,
                 account_id: record.id,
-                help_desk: false,
+                help_desk: record.help_desk,
             }),
             _ => Err(permanent(format!(
                 "inbox {inbox} is not connected (not in hubspot.inbox_ids) and has no channel account"

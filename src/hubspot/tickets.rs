@@ -82,6 +82,29 @@ pub(crate) async fn fill_ticket(
     if properties.as_object().is_some_and(|p| !p.is_empty()) {
         match hubspot.update_ticket(&ticket_id, &properties).await {
             Ok(()) => {}
+            // HubSpot refuses the whole update for one value the portal does not have
+            // (priorities and stages are per portal): the subject and content still go in,
+            // and the warning says what was refused.
+            Err(HubSpotError::Permanent {
+                status: 400,
+                message,
+                ..
+            }) => {
+                warnings.push((
+                    "ticket-update-refused",
+                    format!("HubSpot refused a priority, category, pipeline or stage of ticket {ticket_id} ({message}); the subject and content were set without them"),
+                ));
+                let plain = plain_properties(&properties);
+                if plain.as_object().is_some_and(|p| !p.is_empty()) {
+                    match hubspot.update_ticket(&ticket_id, &plain).await {
+                        Ok(()) => {}
+                        Err(e) if e.is_permanent() => {
+                            warnings.push(refused("set the properties of", &ticket_id, &e))
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
             Err(e) if e.is_permanent() => {
                 warnings.push(refused("set the properties of", &ticket_id, &e))
             }
@@ -126,6 +149,17 @@ pub(crate) fn ticket_properties(session: &Session, config: &TicketConfig) -> Val
     set("hs_pipeline", config.pipeline.as_deref());
     set("hs_pipeline_stage", config.pipeline_stage.as_deref());
     properties
+}
+
+/// Only the free-text properties (`subject`, `content`), which no portal setting can refuse.
+fn plain_properties(properties: &Value) -> Value {
+    let mut plain = json!({});
+    for name in ["subject", "content"] {
+        if let Some(v) = properties.get(name) {
+            plain[name] = v.clone();
+        }
+    }
+    plain
 }
 
 #[cfg(test)]

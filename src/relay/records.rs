@@ -31,6 +31,11 @@ pub struct ChannelAccountRecord {
     pub(crate) id: String,
     pub(crate) channel_id: String,
     pub(crate) inbox_id: String,
+    /// The inbox is a Help Desk, as provisioning last saw it (records from before this was
+    /// kept say no), so a session queued for it still gets its ticket after the inbox left
+    /// the configuration.
+    #[serde(default)]
+    pub(crate) help_desk: bool,
 }
 
 /// What the setup wizard saved. Values set in the configuration win over these (see

@@ -111,6 +111,9 @@ pub struct Session {
     /// The Help Desk ticket HubSpot made for the thread, once found.
     #[serde(default)]
     pub(crate) ticket_id: Option<String>,
+    /// Open in HubSpot, but the bot has not been told: its ticket is still looked for.
+    #[serde(default)]
+    pub(crate) awaiting_ticket: bool,
 }
 
 /// A ticket priority, as the bot names it; HubSpot's `hs_ticket_priority` is the uppercase
@@ -168,6 +171,7 @@ impl Session {
             priority: None,
             contact_id: None,
             ticket_id: None,
+            awaiting_ticket: false,
         }
     }
 }
@@ -258,6 +262,7 @@ pub(crate) fn apply(session: &Session, transition: &Transition) -> (Session, Opt
             }
             if next.status == SessionStatus::Pending {
                 next.status = SessionStatus::Open;
+                next.awaiting_ticket = *awaits_ticket;
             }
             (!awaits_ticket).then(|| opened(&next))
         }
@@ -265,6 +270,7 @@ pub(crate) fn apply(session: &Session, transition: &Transition) -> (Session, Opt
             if next.ticket_id.is_none() {
                 next.ticket_id = ticket_id.clone();
             }
+            next.awaiting_ticket = false;
             // A session that ended while its ticket was looked for gave the bot its end;
             // an `opened` after it would only confuse.
             (!next.status.is_final()).then(|| opened(&next))
@@ -328,6 +334,13 @@ pub(crate) fn apply(session: &Session, transition: &Transition) -> (Session, Opt
         }
     };
     (next, happened)
+}
+
+/// What the bot must hear before anything an agent did: `session.opened`, when it was held
+/// back for a ticket still looked for (then it names no ticket; the ticket is in
+/// `GET /sessions/{id}` once found, and the later `opened` is the same event, given once).
+pub(crate) fn opened_first(session: &Session) -> Option<Happened> {
+    session.awaiting_ticket.then(|| opened(session))
 }
 
 /// `session.opened`: the thread, and the ticket when there is one. One per session
@@ -426,11 +439,14 @@ mod tests {
         let (open, event) = apply(&session(SessionStatus::Pending), &published);
         assert_eq!(open.status, SessionStatus::Open);
         assert!(event.is_none(), "not before the ticket is known");
+        // An agent acting meanwhile makes it come first.
+        assert_eq!(opened_first(&open).unwrap().key, EventKey::opened("ses_1"));
         let found = Transition::TicketResolved {
             ticket_id: Some("9".into()),
         };
         let (with_ticket, event) = apply(&open, &found);
         assert_eq!(with_ticket.ticket_id.as_deref(), Some("9"));
+        assert!(opened_first(&with_ticket).is_none());
         let event = event.unwrap();
         assert_eq!(event.key, EventKey::opened("ses_1"));
         assert_eq!(event.data["ticketId"], "9");

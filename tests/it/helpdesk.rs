@@ -640,8 +640,8 @@ async fn kinds_of(h: &Handoff, session: &str) -> Vec<String> {
         .collect()
 }
 
-// BUG (src/relay/session.rs `apply`, `Transition::Published` with `awaits_ticket` and
-// `Transition::Assigned`; src/hubspot/inbound.rs appends agent events at once): while a
+// Found as a bug (src/relay/session.rs `apply`, `Transition::Published` with `awaits_ticket` and
+// `Transition::Assigned`; src/hubspot/inbound.rs appends agent events at once; fixed): while a
 // Help Desk session's ticket is looked for, `session.opened` is held back, but what the
 // agent does meanwhile is not: the bot gets `session.assigned` and the agent's
 // `session.message` before `session.opened`. Expected: `session.opened` first.
@@ -663,8 +663,8 @@ async fn the_bot_hears_session_opened_before_what_the_agent_did_during_the_ticke
     );
 }
 
-// BUG (src/relay/session.rs `apply`, `Transition::TicketResolved`; src/hubspot/publisher.rs
-// `ticket_step`): a Help Desk session the bot stops while its ticket is looked for gets
+// Found as a bug (src/relay/session.rs `apply`, `Transition::TicketResolved`; src/hubspot/publisher.rs
+// `ticket_step`; fixed): a Help Desk session the bot stops while its ticket is looked for gets
 // `session.closed` and then, when the search ends, `session.opened` — the last event the
 // bot hears of a closed session says it opened. `TicketResolved` gives `opened` whatever
 // the session's status, and the search goes on after the stop. Expected: `session.closed`
@@ -700,7 +700,7 @@ async fn a_session_stopped_during_the_ticket_search_ends_with_session_closed() {
     );
 }
 
-// BUG (src/hubspot/tickets.rs `fill_ticket` / `ticket_properties`): the priority is sent
+// Found as a bug (src/hubspot/tickets.rs `fill_ticket` / `ticket_properties`; fixed): the priority is sent
 // as `URGENT` whether or not the portal's `hs_ticket_priority` has that option (the fact
 // sheet §13.9: the list is per portal, read it from
 // `GET /crm/v3/properties/tickets/hs_ticket_priority`). HubSpot refuses the whole PATCH
@@ -733,7 +733,7 @@ async fn a_priority_the_portal_lacks_does_not_cost_the_ticket_its_subject() {
     );
 }
 
-// BUG (src/hubspot/contacts.rs `contact_properties`): a user with only a phone number and
+// Found as a bug (src/hubspot/contacts.rs `contact_properties`; fixed): a user with only a phone number and
 // no name is created as `{"phone": …}`, which HubSpot refuses (400: at least one of email,
 // firstname, lastname is required, fact sheet §7), so the session goes on without a
 // contact. Expected: a contact with the phone (and some firstname, e.g. the number).

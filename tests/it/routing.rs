@@ -212,7 +212,7 @@ async fn work_queued_for_an_inbox_removed_from_the_configuration_is_still_delive
     assert_eq!(fake.channel_accounts().len(), 3);
 }
 
-// BUG (src/hubspot/publisher.rs `Publisher::account_for`): a session queued for a Help Desk
+// Found as a bug (src/hubspot/publisher.rs `Publisher::account_for`; fixed): a session queued for a Help Desk
 // that is then removed from the configuration is published through the stored account
 // (good), but that account is taken as `help_desk: false` (the stored
 // `ChannelAccountRecord` does not say, and the inbox is no longer provisioned), so no
