@@ -74,6 +74,11 @@ impl MemoryStore {
         state.sessions.insert(session.id.clone(), session);
     }
 
+    /// HubSpot told us it deleted this channel account.
+    pub(crate) fn purge_account(&self, account_id: &str) {
+        self.state.lock().purged.insert(account_id.to_string());
+    }
+
     pub(crate) fn put_user(&self, user: User) {
         self.state.lock().users.insert(user.id.clone(), user);
     }

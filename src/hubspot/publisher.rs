@@ -166,6 +166,19 @@ impl Publisher {
             .user(&session.user_id)?
             .ok_or_else(|| permanent("the session's user no longer exists"))?;
         let account = self.account_for(&target, &session)?;
+        if account.account_id != target.account_id
+            && self.readiness.store.account_purged(&account.account_id)?
+        {
+            // The default's account being purged makes handoff unready (nothing is
+            // claimed); another inbox's only holds that inbox's sessions, until it is back.
+            return Err(Stop(Outcome::Deferred {
+                reason: format!(
+                    "HubSpot deleted the channel account on inbox {}",
+                    account.inbox_id
+                ),
+                after: Duration::from_secs(5),
+            }));
+        }
         match &item.job {
             HubSpotJob::StartSession {
                 message_id,
@@ -668,6 +681,38 @@ mod tests {
         let outcome = p.deliver(&OutboxItem::new(&session.id, start(), 0)).await;
         assert!(matches!(outcome, Outcome::Deferred { .. }), "{outcome:?}");
         assert!(!p.available(), "not ready, so the worker claims nothing");
+    }
+
+    #[tokio::test]
+    async fn a_purged_account_of_another_inbox_holds_only_its_sessions() {
+        let (relay, p) = publisher(None);
+        p.provision.set(ProvisionStatus::Ready(Provisioned {
+            channel_id: "ch1".into(),
+            account_id: "acc1".into(),
+            inbox_id: "in1".into(),
+            accounts: ["in1", "in2"]
+                .iter()
+                .enumerate()
+                .map(|(n, inbox)| super::super::provision::InboxAccount {
+                    inbox_id: inbox.to_string(),
+                    account_id: format!("acc{}", n + 1),
+                    help_desk: false,
+                })
+                .collect(),
+        }));
+        relay.store.purge_account("acc2");
+        let mut session = relay.session(SessionStatus::Open);
+        session.inbox_id = Some("in2".into());
+        relay.store.put_session(session.clone());
+        let publish = HubSpotJob::Publish {
+            message_id: "m1".into(),
+            content: Content::Text { text: "hi".into() },
+        };
+        let outcome = p.deliver(&OutboxItem::new(&session.id, publish, 0)).await;
+        let Outcome::Deferred { reason, .. } = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert!(reason.contains("inbox in2"), "{reason}");
     }
 
     #[tokio::test]
