@@ -213,6 +213,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         hubspot: hubspot.clone(),
         media: crate::media::Fetcher::new(&config, crate::hubspot::provision::MAX_FILE_BYTES),
         store: repo.clone(),
+        accounts: repo.clone(),
         provision: provision.clone(),
         events: events.clone(),
         outbox: hubspot_outbox.clone(),

@@ -9,13 +9,9 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// A string or a number, as text.
+/// A string or a number, as text (the lenient reading the webhook parser uses).
 fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    super::inbound::id_of(Some(v))
 }
 
 /// The scope a refused call lacked, when HubSpot said so (403 `MISSING_SCOPES`).

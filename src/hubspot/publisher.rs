@@ -14,7 +14,7 @@ use crate::outbox::Outbox;
 use crate::outbox::OutboxItem;
 use crate::outbox::worker::{Deliver, Outcome};
 use crate::relay::records::UploadedFile;
-use crate::relay::repo::SessionRepo;
+use crate::relay::repo::{SessionRepo, SettingsRepo};
 use crate::relay::{
     Content, HistoryLine, HubSpotJob, Session, SessionStatus, StoreError, Transition, User,
     integration_thread_id,
@@ -36,6 +36,8 @@ pub(crate) struct Publisher {
     pub(crate) media: crate::media::Fetcher,
     /// Sessions, users and the upload records.
     pub(crate) store: Arc<dyn SessionRepo>,
+    /// The channel account records and purge marks, for a session's account.
+    pub(crate) accounts: Arc<dyn SettingsRepo>,
     pub(crate) provision: Arc<ProvisionState>,
     /// Asked before claiming work, the same answer `/readyz` gives.
     pub(crate) readiness: Arc<super::readiness::Readiness>,
@@ -167,7 +169,7 @@ impl Publisher {
             .ok_or_else(|| permanent("the session's user no longer exists"))?;
         let account = self.account_for(&target, &session)?;
         if account.account_id != target.account_id
-            && self.readiness.store.account_purged(&account.account_id)?
+            && self.accounts.account_purged(&account.account_id)?
         {
             // The default's account being purged makes handoff unready (nothing is
             // claimed); another inbox's only holds that inbox's sessions, until it is back.
@@ -443,7 +445,7 @@ impl Publisher {
         if let Some(account) = on_inbox {
             return Ok(account);
         }
-        match self.readiness.store.channel_account(inbox)? {
+        match self.accounts.channel_account(inbox)? {
             Some(record) if record.channel_id == target.channel_id => Ok(InboxAccount {
                 inbox_id: record.inbox_id,
                 account_id: record.id,
@@ -630,6 +632,7 @@ mod tests {
             hubspot: relay.hubspot.clone(),
             media: crate::media::Fetcher::new(&config, super::super::provision::MAX_FILE_BYTES),
             store: relay.store.clone(),
+            accounts: relay.store.clone(),
             readiness: Arc::new(super::super::readiness::Readiness {
                 hubspot: relay.hubspot.clone(),
                 provision: provision.clone(),

@@ -67,21 +67,20 @@ pub(crate) async fn fill_ticket(
     };
     let mut warnings = Vec::new();
     if let Some(contact) = session.contact_id.as_deref() {
-        match hubspot
+        let associated = hubspot
             .associate_contact_with_ticket(contact, &ticket_id)
-            .await
-        {
-            Ok(()) => {}
-            Err(e) if e.is_permanent() => {
-                warnings.push(refused("associate the contact with", &ticket_id, &e))
-            }
-            Err(e) => return Err(e),
-        }
+            .await;
+        tolerate(
+            associated,
+            "associate the contact with",
+            &ticket_id,
+            &mut warnings,
+        )?;
     }
     let properties = ticket_properties(session, config);
-    if properties.as_object().is_some_and(|p| !p.is_empty()) {
+    if has_any(&properties) {
+        let what = "set the properties of";
         match hubspot.update_ticket(&ticket_id, &properties).await {
-            Ok(()) => {}
             // HubSpot refuses the whole update for one value the portal does not have
             // (priorities and stages are per portal): the subject and content still go in,
             // and the warning says what was refused.
@@ -95,26 +94,39 @@ pub(crate) async fn fill_ticket(
                     format!("HubSpot refused a priority, category, pipeline or stage of ticket {ticket_id} ({message}); the subject and content were set without them"),
                 ));
                 let plain = plain_properties(&properties);
-                if plain.as_object().is_some_and(|p| !p.is_empty()) {
-                    match hubspot.update_ticket(&ticket_id, &plain).await {
-                        Ok(()) => {}
-                        Err(e) if e.is_permanent() => {
-                            warnings.push(refused("set the properties of", &ticket_id, &e))
-                        }
-                        Err(e) => return Err(e),
-                    }
+                if has_any(&plain) {
+                    let updated = hubspot.update_ticket(&ticket_id, &plain).await;
+                    tolerate(updated, what, &ticket_id, &mut warnings)?;
                 }
             }
-            Err(e) if e.is_permanent() => {
-                warnings.push(refused("set the properties of", &ticket_id, &e))
-            }
-            Err(e) => return Err(e),
+            other => tolerate(other, what, &ticket_id, &mut warnings)?,
         }
     }
     Ok(TicketStep::Found {
         ticket_id,
         warnings,
     })
+}
+
+/// A step HubSpot may refuse: a refusal becomes a warning and the ticket step goes on; a
+/// passing failure stays an `Err`, so the step is tried again.
+fn tolerate(
+    result: Result<(), HubSpotError>,
+    what: &str,
+    ticket: &str,
+    warnings: &mut Vec<(&'static str, String)>,
+) -> Result<(), HubSpotError> {
+    match result {
+        Err(e) if e.is_permanent() => {
+            warnings.push(refused(what, ticket, &e));
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+fn has_any(properties: &Value) -> bool {
+    properties.as_object().is_some_and(|p| !p.is_empty())
 }
 
 fn refused(what: &str, ticket: &str, e: &HubSpotError) -> (&'static str, String) {

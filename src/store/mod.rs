@@ -87,6 +87,8 @@ const KEY_OAUTH: &str = "oauth";
 const KEY_CHANNEL: &str = "hubspot.channel";
 const KEY_WIZARD: &str = "wizard";
 const KEY_ADMIN_PASSWORD: &str = "admin.password";
+/// Channel account records, by inbox: `hubspot.account.{inbox_id}`.
+const KEY_ACCOUNT: &str = "hubspot.account.";
 
 impl Store {
     /// Opens (or creates) the store in `dir`, created with mode 0700.
@@ -220,7 +222,7 @@ impl Store {
 
     fn give_sessions_their_inbox(&self) -> Result<()> {
         let mut accounts = Vec::new();
-        for entry in self.settings.scan_prefix("hubspot.account.") {
+        for entry in self.settings.scan_prefix(KEY_ACCOUNT) {
             let record: ChannelAccountRecord = decode(&entry?.1)?;
             accounts.push(record);
         }
@@ -352,14 +354,14 @@ impl Store {
     }
 
     pub(crate) fn channel_account(&self, inbox_id: &str) -> Result<Option<ChannelAccountRecord>> {
-        get_json(&self.settings, format!("hubspot.account.{inbox_id}"))
+        get_json(&self.settings, format!("{KEY_ACCOUNT}{inbox_id}"))
     }
 
     pub(crate) fn set_channel_account(&self, account: &ChannelAccountRecord) -> Result<()> {
         let _gate = self.write_gate();
         put_json(
             &self.settings,
-            format!("hubspot.account.{}", account.inbox_id),
+            format!("{KEY_ACCOUNT}{}", account.inbox_id),
             account,
         )
     }

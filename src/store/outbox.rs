@@ -37,13 +37,6 @@ impl Store {
             .transpose()
     }
 
-    pub(crate) fn outbox_update<J: Job>(&self, key: &ItemKey, item: &OutboxItem<J>) -> Result<()> {
-        let _gate = self.write_gate();
-        self.outbox_tree(J::QUEUE)
-            .insert(key.as_bytes(), encode(item))?;
-        Ok(())
-    }
-
     pub(crate) fn outbox_remove(&self, queue: Queue, key: &ItemKey) -> Result<()> {
         let _gate = self.write_gate();
         if self.outbox_tree(queue).remove(key.as_bytes())?.is_some() {
@@ -57,73 +50,9 @@ impl Store {
         self.queued[queue.index()].fetch_add(n, Ordering::Relaxed);
     }
 
-    /// The oldest item of a lane.
-    pub(crate) fn outbox_head<J: Job>(
-        &self,
-        lane: &str,
-    ) -> Result<Option<(ItemKey, OutboxItem<J>)>> {
-        match self
-            .outbox_tree(J::QUEUE)
-            .scan_prefix(lane_prefix(lane))
-            .next()
-        {
-            Some(entry) => {
-                let (k, v) = entry?;
-                Ok(Some((ItemKey::from_bytes(&k)?, decode(&v)?)))
-            }
-            None => Ok(None),
-        }
-    }
-
-    /// The head of every lane, for rebuilding the schedule at start-up. Reads keys in
-    /// order and decodes only the first item per lane.
-    pub(crate) fn outbox_heads<J: Job>(&self) -> Result<Vec<(ItemKey, OutboxItem<J>)>> {
-        let mut heads = Vec::new();
-        let mut last_lane: Option<Vec<u8>> = None;
-        for entry in self.outbox_tree(J::QUEUE).iter() {
-            let (k, v) = entry?;
-            let key = ItemKey::from_bytes(&k)?;
-            let lane = key.lane().as_bytes();
-            if last_lane.as_deref() == Some(lane) {
-                continue;
-            }
-            last_lane = Some(lane.to_vec());
-            heads.push((key, decode(&v)?));
-        }
-        Ok(heads)
-    }
-
     /// Items in a queue. Counted as they come and go (sled's `len` walks the whole tree).
     pub(crate) fn outbox_len(&self, queue: Queue) -> usize {
         self.queued[queue.index()].load(Ordering::Relaxed)
-    }
-
-    /// Moves an item to the dead letters in one transaction.
-    pub(crate) fn dead_letter<J: Job>(
-        &self,
-        key: &ItemKey,
-        item: &OutboxItem<J>,
-        reason: &str,
-        now: i64,
-    ) -> Result<DeadLetter> {
-        let queue = J::QUEUE;
-        let _gate = self.write_gate();
-        let id = self.db.generate_id()?;
-        let letter = DeadLetter::of(id, item, reason, now);
-        let existed = (self.outbox_tree(queue), &self.dead_letters)
-            .transaction(|(outbox, dead)| {
-                let removed = outbox.remove(key.as_bytes())?;
-                dead.insert(&id.to_be_bytes(), encode(&letter))?;
-                Ok::<_, ConflictableTransactionError<()>>(removed.is_some())
-            })
-            .map_err(|e| match e {
-                sled::transaction::TransactionError::Storage(e) => StoreError::from(e),
-                sled::transaction::TransactionError::Abort(()) => unreachable!("never aborts"),
-            })?;
-        if existed {
-            self.queued[queue.index()].fetch_sub(1, Ordering::Relaxed);
-        }
-        Ok(letter)
     }
 
     /// The most recent dead letters, newest first.
@@ -162,21 +91,48 @@ impl<J: Job> OutboxRepo<J> for Store {
     }
 
     fn head(&self, lane: &str) -> Result<Option<(ItemKey, OutboxItem<J>)>> {
-        self.outbox_head(lane)
+        match self
+            .outbox_tree(J::QUEUE)
+            .scan_prefix(lane_prefix(lane))
+            .next()
+        {
+            Some(entry) => {
+                let (k, v) = entry?;
+                Ok(Some((ItemKey::from_bytes(&k)?, decode(&v)?)))
+            }
+            None => Ok(None),
+        }
     }
 
+    /// Reads keys in order and decodes only the first item per lane.
     fn heads(&self) -> Result<Vec<(ItemKey, OutboxItem<J>)>> {
-        self.outbox_heads()
+        let mut heads = Vec::new();
+        let mut last_lane: Option<Vec<u8>> = None;
+        for entry in self.outbox_tree(J::QUEUE).iter() {
+            let (k, v) = entry?;
+            let key = ItemKey::from_bytes(&k)?;
+            let lane = key.lane().as_bytes();
+            if last_lane.as_deref() == Some(lane) {
+                continue;
+            }
+            last_lane = Some(lane.to_vec());
+            heads.push((key, decode(&v)?));
+        }
+        Ok(heads)
     }
 
     fn update(&self, key: &ItemKey, item: &OutboxItem<J>) -> Result<()> {
-        self.outbox_update(key, item)
+        let _gate = self.write_gate();
+        self.outbox_tree(J::QUEUE)
+            .insert(key.as_bytes(), encode(item))?;
+        Ok(())
     }
 
     fn remove(&self, key: &ItemKey) -> Result<()> {
         self.outbox_remove(J::QUEUE, key)
     }
 
+    /// In one sled transaction.
     fn dead_letter(
         &self,
         key: &ItemKey,
@@ -184,7 +140,24 @@ impl<J: Job> OutboxRepo<J> for Store {
         reason: &str,
         now: i64,
     ) -> Result<DeadLetter> {
-        Store::dead_letter(self, key, item, reason, now)
+        let queue = J::QUEUE;
+        let _gate = self.write_gate();
+        let id = self.db.generate_id()?;
+        let letter = DeadLetter::of(id, item, reason, now);
+        let existed = (self.outbox_tree(queue), &self.dead_letters)
+            .transaction(|(outbox, dead)| {
+                let removed = outbox.remove(key.as_bytes())?;
+                dead.insert(&id.to_be_bytes(), encode(&letter))?;
+                Ok::<_, ConflictableTransactionError<()>>(removed.is_some())
+            })
+            .map_err(|e| match e {
+                sled::transaction::TransactionError::Storage(e) => StoreError::from(e),
+                sled::transaction::TransactionError::Abort(()) => unreachable!("never aborts"),
+            })?;
+        if existed {
+            self.queued[queue.index()].fetch_sub(1, Ordering::Relaxed);
+        }
+        Ok(letter)
     }
 
     fn depth(&self) -> usize {
@@ -196,6 +169,8 @@ impl<J: Job> OutboxRepo<J> for Store {
 mod tests {
     use super::*;
     use crate::relay::HubSpotJob;
+
+    type Repo = dyn OutboxRepo<HubSpotJob>;
 
     #[test]
     fn keys_order_items_within_a_lane_and_heads_find_each_lane() {
@@ -212,21 +187,17 @@ mod tests {
         let a2 = push("ses_a");
         assert_eq!(a1.lane(), "ses_a");
         assert!(a1.seq() < a2.seq());
-        let heads: Vec<_> = store
-            .outbox_heads::<HubSpotJob>()
+        let heads: Vec<_> = Repo::heads(&store)
             .unwrap()
             .into_iter()
             .map(|h| h.0)
             .collect();
         assert_eq!(heads, vec![a1.clone(), b1.clone()]);
         store.outbox_remove(q, &a1).unwrap();
-        assert_eq!(
-            store.outbox_head::<HubSpotJob>("ses_a").unwrap().unwrap().0,
-            a2
-        );
+        assert_eq!(Repo::head(&store, "ses_a").unwrap().unwrap().0, a2);
         let item = store.outbox_get::<HubSpotJob>(&a2).unwrap().unwrap();
-        store.dead_letter(&a2, &item, "gone", 5).unwrap();
-        assert!(store.outbox_head::<HubSpotJob>("ses_a").unwrap().is_none());
+        Repo::dead_letter(&store, &a2, &item, "gone", 5).unwrap();
+        assert!(Repo::head(&store, "ses_a").unwrap().is_none());
         let letters = store.dead_letters(10).unwrap();
         assert_eq!(letters.len(), 1);
         assert_eq!(letters[0].reason, "gone");
