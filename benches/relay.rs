@@ -19,6 +19,10 @@ use serde_json::{Value, json};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+/// The binary's allocator (see `src/main.rs`), so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub const API_KEY: &str = "bench-api-key-0123456789abcdef";
 pub const CONNECTIONS: usize = 64;
 /// The relay phases measure handoff, not a rate limit.

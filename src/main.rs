@@ -7,6 +7,10 @@ use handoff::local_client;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// See Cargo.toml: sled's node copies make the allocator a hot path.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(version, about = "A durable bot-to-human handoff for HubSpot")]
 struct Cli {

@@ -413,9 +413,12 @@ async fn create_session(
         inbox_id: inbox,
         ..checked.session
     };
-    let session = match state.store.create_session(&new, Utc::now())? {
+    let now = Utc::now();
+    let session = match state.store.create_session(&new, now)? {
         SessionOutcome::Created(s) => {
-            state.hubspot_outbox.lane_changed(&s.id)?;
+            state
+                .hubspot_outbox
+                .lane_changed(&s.id, now.timestamp_millis());
             tracing::info!(session = s.id, "session opened");
             s
         }
@@ -454,12 +457,15 @@ async fn send_message(
     body: web::Json<JsonObject<MessageBody>>,
 ) -> Result<HttpResponse, ApiError> {
     let (message_id, content) = check_message(body.into_inner().0)?;
+    let now = Utc::now();
     let outcome = state
         .store
-        .add_message(&id, message_id.as_deref(), &content, Utc::now())?;
+        .add_message(&id, message_id.as_deref(), &content, now)?;
     let message_id = match outcome {
         MessageOutcome::Queued(m) => {
-            state.hubspot_outbox.lane_changed(&id)?;
+            state
+                .hubspot_outbox
+                .lane_changed(&id, now.timestamp_millis());
             m
         }
         MessageOutcome::Duplicate(m) => m,
@@ -498,12 +504,12 @@ async fn stop_session(
             .0
     };
     let reason = validate::optional_text("reason", body.reason, 1000)?;
-    let (session, closed) = match state
-        .store
-        .stop_session(&id, reason.as_deref(), Utc::now())?
-    {
+    let now = Utc::now();
+    let (session, closed) = match state.store.stop_session(&id, reason.as_deref(), now)? {
         StopOutcome::Stopped(s, closed) => {
-            state.hubspot_outbox.lane_changed(&id)?;
+            state
+                .hubspot_outbox
+                .lane_changed(&id, now.timestamp_millis());
             tracing::info!(session = s.id, "session stopped by the bot");
             (s, Some(closed))
         }

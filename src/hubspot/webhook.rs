@@ -217,7 +217,9 @@ async fn receive(
         let new = state.store.accept_inbound_events(&session, batch, now)?;
         if new > 0 {
             accepted += new;
-            state.inbound_outbox.lane_changed(&session)?;
+            state
+                .inbound_outbox
+                .lane_changed(&session, now.timestamp_millis());
         }
     }
     // Group commit: concurrent webhooks (and bot requests) share one fsync, and no lock is

@@ -82,34 +82,25 @@ impl<J: Job> Outbox<J> {
     /// Appends an item and wakes the worker. The caller flushes before acknowledging.
     pub fn enqueue(&self, item: &OutboxItem<J>) -> Result<ItemKey, StoreError> {
         let key = self.repo.push(item)?;
-        self.lane_changed(&item.lane)?;
+        self.lane_changed(&item.lane, item.enqueued_at);
         Ok(key)
     }
 
-    /// Tells the schedule that items were added to `lane` (directly in the store, e.g. in a
-    /// transaction with other records).
-    pub(crate) fn lane_changed(&self, lane: &str) -> Result<(), StoreError> {
+    /// Tells the schedule that items enqueued at `at` (unix ms) were added to `lane`
+    /// (directly in the store, e.g. in a transaction with other records).
+    ///
+    /// No read of the store is needed: a lane the schedule does not know had no items (it
+    /// knows every lane from `recover` on, and forgets one only when its head is gone), so
+    /// its head is one of the new items, due when it was enqueued (only a retried head
+    /// waits longer, and a retried head's lane stays known).
+    pub(crate) fn lane_changed(&self, lane: &str, at: i64) {
         let mut schedule = self.schedule.lock();
         // A lane already waiting or in flight will find the new item on its own.
         if !schedule.lanes.contains_key(lane) {
-            self.reschedule_locked(&mut schedule, lane)?;
+            schedule.wait(lane, at);
         }
         drop(schedule);
         self.notify.notify_one();
-        Ok(())
-    }
-
-    /// Looks the lane's head up and schedules it, or forgets the lane when it is empty.
-    /// Runs under the schedule lock so a concurrent enqueue cannot slip between the look-up
-    /// and the update.
-    fn reschedule_locked(&self, schedule: &mut Schedule, lane: &str) -> Result<(), StoreError> {
-        match self.repo.head(lane)? {
-            Some((_, head)) => schedule.wait(lane, head.not_before),
-            None => {
-                schedule.lanes.remove(lane);
-            }
-        }
-        Ok(())
     }
 
     /// Leases up to `max` lane heads that are due at `now` (unix ms).
@@ -146,7 +137,8 @@ impl<J: Job> Outbox<J> {
     /// The item was delivered: remove it and schedule the lane's next item.
     pub fn complete(&self, claim: &Claim<J>) -> Result<(), StoreError> {
         self.repo.remove(&claim.key)?;
-        self.after_head_removed(&claim.key)
+        self.after_head_removed(claim);
+        Ok(())
     }
 
     /// The item failed for good: move it to the dead letters and go on with the lane.
@@ -158,15 +150,19 @@ impl<J: Job> Outbox<J> {
     ) -> Result<(), StoreError> {
         self.repo
             .dead_letter(&claim.key, &claim.item, reason, now)?;
-        self.after_head_removed(&claim.key)
+        self.after_head_removed(claim);
+        Ok(())
     }
 
-    fn after_head_removed(&self, key: &ItemKey) -> Result<(), StoreError> {
-        let mut schedule = self.schedule.lock();
-        self.reschedule_locked(&mut schedule, key.lane())?;
-        drop(schedule);
+    /// The lane's next item, if any, was never tried, so it is due now: the lane waits as of
+    /// the removed head's enqueue time (which keeps lanes roughly first come, first served),
+    /// and `claim_due` reads the next head, or forgets the lane when there is none. One read
+    /// per item instead of two.
+    fn after_head_removed(&self, claim: &Claim<J>) {
+        self.schedule
+            .lock()
+            .wait(claim.key.lane(), claim.item.enqueued_at);
         self.notify.notify_one();
-        Ok(())
     }
 
     /// Stores the item's new state (attempts, error, `not_before`) and puts the lane back
