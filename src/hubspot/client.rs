@@ -280,15 +280,17 @@ impl HubSpot {
     ) -> Result<bytes::Bytes, HubSpotError> {
         let mut refreshed_after_401 = false;
         loop {
+            // The token first: without one (not connected) there is no request to build.
+            let bearer = match auth {
+                Auth::Bearer => Some(self.tokens.access_token().await?),
+                _ => None,
+            };
             let mut request = self
                 .http
                 .request(method.clone(), format!("{}{path}", self.api_base))
                 .query(query);
-            let mut bearer = None;
-            if auth == Auth::Bearer {
-                let token = self.tokens.access_token().await?;
+            if let Some(token) = &bearer {
                 request = request.bearer_auth(token.expose());
-                bearer = Some(token);
             }
             if auth == Auth::Developer {
                 let dev = self.developer().ok_or(HubSpotError::NotConnected)?;

@@ -124,9 +124,14 @@ impl EventKey {
     /// gets the same id, which is also the `webhook-id` the bot de-duplicates by.
     pub(crate) fn event_id(&self) -> String {
         use sha2::{Digest, Sha256};
+        use std::fmt::Write;
         let digest = Sha256::digest(self.0.as_bytes());
-        let hex: String = digest[..13].iter().map(|b| format!("{b:02x}")).collect();
-        format!("evt_{hex}")
+        let mut id = String::with_capacity(30);
+        id.push_str("evt_");
+        for b in &digest[..13] {
+            let _ = write!(id, "{b:02x}");
+        }
+        id
     }
 }
 
