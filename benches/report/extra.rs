@@ -301,7 +301,7 @@ pub async fn report(relay: &RelayFigures) {
             ms(relay.accept.pct(0.5)),
             ms(relay.accept.pct(0.99))
         ),
-        "≥ 50 % of the floor (issue 2)",
+        "≥ 50 % of the floor (issues 2 and 13)",
         Some(accept_share >= 50.0),
     );
     row(
@@ -328,15 +328,15 @@ pub async fn report(relay: &RelayFigures) {
         Some(relay.from_send.0 <= Duration::from_millis(5)),
     );
     row(
-        "HubSpot webhook ingest: verified, durable 200",
+        "HubSpot webhook ingest: verified, durable 200 (the inbound worker turning the events into bot events alongside)",
         format!(
             "{:.0}/s ({ingest_share:.0} % of the floor), p50 {}, p99 {}",
             relay.ingest_quiet.per_sec(),
             ms(relay.ingest_quiet.pct(0.5)),
             ms(relay.ingest_quiet.pct(0.99))
         ),
-        "≥ 50 % of the floor, p99 ≤ 25 ms (issue 3)",
-        Some(ingest_share >= 50.0 && relay.ingest_quiet.pct(0.99) <= Duration::from_millis(25)),
+        "≥ 35 % of the floor, p99 ≤ 25 ms (issue 13; issue 3 asked ≥ 50 %)",
+        Some(ingest_share >= 35.0 && relay.ingest_quiet.pct(0.99) <= Duration::from_millis(25)),
     );
     row(
         "webhook ingest while processing and relaying",
