@@ -3,9 +3,11 @@
 //! relay latency from the bot's 202 to the fake HubSpot receiving the publish, and HubSpot
 //! webhook ingest (verified, de-duplicated, durable acknowledgements).
 //!
-//! Run: `cargo bench --bench relay` (add `-- --secs 10` for longer phases). With
-//! `-- --report` it also measures the backlog drain, memory, start-up and binary size of the
-//! real binary and writes `bench/RESULTS.md`.
+//! Run: `cargo bench --bench relay` (add `-- --secs 10` for longer phases, `-- --runs 3` to
+//! repeat the floor, accept and ingest phases and print each run's ratios and their
+//! spread; `BENCH_QUICK=1` stops after those). With `-- --report` it also measures the
+//! backlog drain, memory, start-up and binary size of the real binary and writes
+//! `bench/RESULTS.md`.
 
 #[path = "report/extra.rs"]
 mod extra;
@@ -39,9 +41,15 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let runs: usize = std::env::args()
+        .skip_while(|a| a != "--runs")
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+        .max(1);
     let report = std::env::args().any(|a| a == "--report");
     runtime.block_on(async {
-        let relay = run(Duration::from_secs(secs)).await;
+        let relay = run(Duration::from_secs(secs), runs).await;
         if report && let Some(relay) = relay {
             extra::report(&relay).await;
         }
@@ -255,7 +263,54 @@ fn row(name: &str, l: &Load) {
     );
 }
 
-async fn run(duration: Duration) -> Option<RelayFigures> {
+/// The side-by-side phases on a fresh store, HubSpot not connected (so nothing but
+/// accepting, or ingest and its inbound worker, competes for the CPU): floor, accept, ingest.
+async fn quiet_phases(fake: &FakeHubSpot, duration: Duration) -> (Load, Load, Load) {
+    let quiet_dir = tempfile::tempdir().unwrap();
+    let (quiet, quiet_url) = start(fake, quiet_dir.path(), false, UNLIMITED).await;
+    let floor_url = format!("{quiet_url}/healthz");
+    let floor = load(duration, move |c, _, _| c.get(&floor_url)).await;
+    let accept = post_messages(&quiet_url, duration).await;
+    let quiet_sessions = open_sessions(&quiet_url, CONNECTIONS).await;
+    let ingest = post_webhooks(&quiet_url, quiet_sessions, "2930388".into(), duration).await;
+    quiet.stop().await;
+    (floor, accept, ingest)
+}
+
+/// Each run's ratios to its own floor, and their spread.
+fn print_runs(runs: &[(Load, Load, Load)]) {
+    println!("| run | floor/s | accept/s (of floor) | ingest/s (of floor) | ingest p99 |");
+    println!("|---|---|---|---|---|");
+    let mut shares = (Vec::new(), Vec::new());
+    for (n, (floor, accept, ingest)) in runs.iter().enumerate() {
+        let a = 100.0 * accept.per_sec() / floor.per_sec();
+        let i = 100.0 * ingest.per_sec() / floor.per_sec();
+        println!(
+            "| {} | {:.0} | {:.0} ({a:.0} %) | {:.0} ({i:.0} %) | {} |",
+            n + 1,
+            floor.per_sec(),
+            accept.per_sec(),
+            ingest.per_sec(),
+            ms(ingest.pct(0.99))
+        );
+        shares.0.push(a);
+        shares.1.push(i);
+    }
+    let spread = |v: &[f64]| {
+        let (lo, hi) = v
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+        format!("{lo:.0}–{hi:.0} %")
+    };
+    println!(
+        "accept / floor: {}; ingest / floor: {} over {} runs",
+        spread(&shares.0),
+        spread(&shares.1),
+        runs.len()
+    );
+}
+
+async fn run(duration: Duration, runs: usize) -> Option<RelayFigures> {
     let fake = FakeHubSpot::start(FakeConfig {
         rate_limit_per_10s: None,
         search_rate_limit_per_sec: None,
@@ -263,15 +318,15 @@ async fn run(duration: Duration) -> Option<RelayFigures> {
     })
     .await;
 
-    // Phase 1 and 2: HubSpot not connected, so nothing but accepting competes for the CPU.
-    let quiet_dir = tempfile::tempdir().unwrap();
-    let (quiet, quiet_url) = start(&fake, quiet_dir.path(), false, UNLIMITED).await;
-    let floor_url = format!("{quiet_url}/healthz");
-    let floor = load(duration, move |c, _, _| c.get(&floor_url)).await;
-    let accept = post_messages(&quiet_url, duration).await;
-    let quiet_sessions = open_sessions(&quiet_url, CONNECTIONS).await;
-    let ingest_quiet = post_webhooks(&quiet_url, quiet_sessions, "2930388".into(), duration).await;
-    quiet.stop().await;
+    // Phases 1 and 2, `runs` times; the report takes the last run.
+    let mut quiet = Vec::new();
+    for _ in 0..runs {
+        quiet.push(quiet_phases(&fake, duration).await);
+    }
+    if runs > 1 {
+        print_runs(&quiet);
+    }
+    let (floor, accept, ingest_quiet) = quiet.pop().expect("at least one run");
     if std::env::var_os("BENCH_QUICK").is_some() {
         row("floor", &floor);
         row("accept", &accept);
