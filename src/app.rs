@@ -172,7 +172,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
     });
     let ingress = web::Data::new(crate::hubspot::webhook::Ingress {
         settings: settings.clone(),
-        store: store.clone(),
+        store: repo.clone(),
         inbound_outbox: inbound_outbox.clone(),
         provision: provision.clone(),
     });

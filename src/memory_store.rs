@@ -14,18 +14,19 @@ use crate::relay::records::{
     ChannelAccountRecord, ChannelRecord, OAuthState, UploadedFile, WizardSettings,
 };
 use crate::relay::repo::{
-    AfterAppend, BuildEvent, Durable, EventRepo, Flushing, Result, SessionRepo, SettingsRepo,
+    AfterAppend, BuildEvent, Durable, EventRepo, Flushing, IngressRepo, Result, SessionRepo,
+    SettingsRepo,
 };
 use crate::relay::{
-    BotJob, EventKey, Happened, HubSpotJob, Session, SessionStatus, StoreError, StoredEvent,
-    Transition, User,
+    BotJob, EventKey, Happened, HubSpotEvent, HubSpotJob, InboundJob, Session, SessionStatus,
+    StoreError, StoredEvent, Transition, User,
 };
 use crate::settings::Settings;
 use chrono::Utc;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 #[derive(Default)]
@@ -36,6 +37,8 @@ pub(crate) struct MemoryStore {
     append_lock: Mutex<()>,
     /// When set, outbox pushes fail (a full disk, say).
     pub(crate) fail_pushes: AtomicBool,
+    /// How often the thread index was asked (the webhook asks once per thread and body).
+    pub(crate) thread_lookups: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -48,6 +51,8 @@ struct State {
     uploads: BTreeMap<(String, String, usize), UploadedFile>,
     events: BTreeMap<u64, StoredEvent>,
     event_keys: HashMap<String, u64>,
+    /// Keys of the HubSpot events accepted by the webhook.
+    inbound_seen: HashSet<String>,
     /// Per queue: item key → the item as JSON (the job type is the queue's).
     outbox: HashMap<Queue, BTreeMap<Vec<u8>, serde_json::Value>>,
     dead_letters: Vec<DeadLetter>,
@@ -308,6 +313,47 @@ impl<J: Job> OutboxRepo<J> for MemoryStore {
             .outbox
             .get(&J::QUEUE)
             .map_or(0, |i| i.len())
+    }
+}
+
+impl IngressRepo for MemoryStore {
+    fn session_of_hubspot_thread(&self, thread_id: &str) -> Result<Option<String>> {
+        self.thread_lookups.fetch_add(1, Ordering::Relaxed);
+        Ok(self.state.lock().threads.get(thread_id).cloned())
+    }
+
+    fn has_session(&self, id: &str) -> Result<bool> {
+        Ok(self.state.lock().sessions.contains_key(id))
+    }
+
+    fn accept_inbound_events(
+        &self,
+        session_id: &str,
+        events: Vec<(EventKey, HubSpotEvent)>,
+        now_ms: i64,
+    ) -> Result<usize> {
+        let mut accepted = 0;
+        for (key, event) in events {
+            if self.state.lock().inbound_seen.contains(key.as_str()) {
+                continue;
+            }
+            let seen = key.as_str().to_string();
+            let job = InboundJob::HubSpotEvent { key, event };
+            self.push(&OutboxItem::new(session_id, job, now_ms))?;
+            self.state.lock().inbound_seen.insert(seen);
+            accepted += 1;
+        }
+        Ok(accepted)
+    }
+
+    fn set_account_purged(&self, account_id: &str, purged: bool) -> Result<()> {
+        let mut state = self.state.lock();
+        if purged {
+            state.purged.insert(account_id.to_string());
+        } else {
+            state.purged.remove(account_id);
+        }
+        Ok(())
     }
 }
 

@@ -9,10 +9,10 @@ use crate::error::ApiError;
 use crate::error::extractors::BODY_LIMIT;
 use crate::outbox::Outbox;
 use crate::relay::InboundJob;
+use crate::relay::repo::IngressRepo;
 use crate::relay::session_of_integration_thread;
 use crate::relay::{EventKey, HubSpotEvent};
 use crate::settings::Settings;
-use crate::store::Store;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use futures_util::StreamExt;
@@ -24,7 +24,7 @@ use std::sync::Arc;
 /// inbound worker, and see whether an account event is about our account.
 pub(crate) struct Ingress {
     pub(crate) settings: Arc<Settings>,
-    pub(crate) store: Store,
+    pub(crate) store: Arc<dyn IngressRepo>,
     pub(crate) inbound_outbox: Arc<Outbox<InboundJob>>,
     pub(crate) provision: Arc<ProvisionState>,
 }
@@ -169,63 +169,74 @@ async fn receive(
     if signed == Signed::V1 {
         check_v1_fresh(&events, now.timestamp_millis())?;
     }
-    // One pass over the events: each thread is looked up once, and the events are grouped
-    // by session (in their order), so each session is checked and locked once.
-    let mut threads: HashMap<String, Option<String>> = HashMap::new();
-    let mut batches: Vec<(String, Vec<(EventKey, HubSpotEvent)>)> = Vec::new();
-    let mut batch_of: HashMap<String, usize> = HashMap::new();
-    for (_, raw, parsed) in events {
-        let session = match &parsed {
-            HubSpotEvent::Ignored(why) => {
-                tracing::debug!(why, "HubSpot event ignored");
-                continue;
-            }
-            HubSpotEvent::Account { kind, account_id } => {
-                account_event(&state, kind, account_id)?;
-                continue;
-            }
-            HubSpotEvent::AgentMessage(m) => match m
-                .integration_thread_ids
-                .iter()
-                .find_map(|t| session_of_integration_thread(t))
-            {
-                Some(s) => Some(s),
-                None => match &m.thread_id {
-                    Some(t) => session_of_thread(&state, &mut threads, t)?,
-                    None => None,
-                },
-            },
-            HubSpotEvent::Assigned { thread_id, .. } | HubSpotEvent::Status { thread_id, .. } => {
-                session_of_thread(&state, &mut threads, thread_id)?
-            }
-        };
-        // Threads that are not handoff's are acknowledged and ignored; a store that cannot
-        // say answers 503, so HubSpot retries rather than the event being dropped.
-        let Some(session) = session else { continue };
-        let key = dedupe_key(&raw, &parsed);
-        let at = *batch_of.entry(session).or_insert_with_key(|session| {
-            batches.push((session.clone(), Vec::new()));
-            batches.len() - 1
-        });
-        batches[at].1.push((key, parsed));
-    }
-    let mut accepted = 0;
-    for (session, batch) in batches {
-        if !state.store.has_session(&session)? {
-            continue;
-        }
-        let new = state.store.accept_inbound_events(&session, batch, now)?;
-        if new > 0 {
-            accepted += new;
-            state
-                .inbound_outbox
-                .lane_changed(&session, now.timestamp_millis());
-        }
-    }
+    let accepted = state.accept(events, now.timestamp_millis())?;
     // Group commit: concurrent webhooks (and bot requests) share one fsync, and no lock is
     // held while waiting for it.
     state.store.flush().await?;
     Ok(HttpResponse::Ok().json(json!({"accepted": accepted})))
+}
+
+impl Ingress {
+    /// Queues a verified body's events for their sessions and returns how many were new. One
+    /// pass over the events: each thread is looked up once, and the events are grouped by
+    /// session (in their order), so each session is checked and locked once.
+    fn accept(
+        &self,
+        events: Vec<(&'static str, Value, HubSpotEvent)>,
+        now_ms: i64,
+    ) -> Result<usize, ApiError> {
+        let mut threads: HashMap<String, Option<String>> = HashMap::new();
+        let mut batches: Vec<(String, Vec<(EventKey, HubSpotEvent)>)> = Vec::new();
+        let mut batch_of: HashMap<String, usize> = HashMap::new();
+        for (_, raw, parsed) in events {
+            let session = match &parsed {
+                HubSpotEvent::Ignored(why) => {
+                    tracing::debug!(why, "HubSpot event ignored");
+                    continue;
+                }
+                HubSpotEvent::Account { kind, account_id } => {
+                    account_event(self, kind, account_id)?;
+                    continue;
+                }
+                HubSpotEvent::AgentMessage(m) => match m
+                    .integration_thread_ids
+                    .iter()
+                    .find_map(|t| session_of_integration_thread(t))
+                {
+                    Some(s) => Some(s),
+                    None => match &m.thread_id {
+                        Some(t) => session_of_thread(self, &mut threads, t)?,
+                        None => None,
+                    },
+                },
+                HubSpotEvent::Assigned { thread_id, .. }
+                | HubSpotEvent::Status { thread_id, .. } => {
+                    session_of_thread(self, &mut threads, thread_id)?
+                }
+            };
+            // Threads that are not handoff's are acknowledged and ignored; a store that
+            // cannot say answers 503, so HubSpot retries rather than the event being dropped.
+            let Some(session) = session else { continue };
+            let key = dedupe_key(&raw, &parsed);
+            let at = *batch_of.entry(session).or_insert_with_key(|session| {
+                batches.push((session.clone(), Vec::new()));
+                batches.len() - 1
+            });
+            batches[at].1.push((key, parsed));
+        }
+        let mut accepted = 0;
+        for (session, batch) in batches {
+            if !self.store.has_session(&session)? {
+                continue;
+            }
+            let new = self.store.accept_inbound_events(&session, batch, now_ms)?;
+            if new > 0 {
+                accepted += new;
+                self.inbound_outbox.lane_changed(&session, now_ms);
+            }
+        }
+        Ok(accepted)
+    }
 }
 
 /// The session of a HubSpot thread, looked up once per body.
@@ -265,4 +276,134 @@ fn account_event(state: &Ingress, kind: &str, account_id: &str) -> Result<(), Ap
         _ => state.provision.recheck.notify_one(),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory_store::{MemoryStore, Relay};
+    use crate::relay::{SessionStatus, integration_thread_id};
+    use std::sync::atomic::Ordering;
+
+    fn ingress() -> (Relay, Ingress) {
+        let relay = Relay::new(crate::config::Config::default(), MemoryStore::default());
+        let ingress = Ingress {
+            settings: relay.settings.clone(),
+            store: relay.store.clone(),
+            inbound_outbox: Arc::new(Outbox::recover(relay.store.clone()).unwrap()),
+            provision: Arc::default(),
+        };
+        (relay, ingress)
+    }
+
+    fn app_event(thread: &str, property: &str, value: &str, at: i64) -> Value {
+        json!({"subscriptionType": "conversation.propertyChange", "objectId": thread,
+            "propertyName": property, "propertyValue": value, "occurredAt": at})
+    }
+
+    /// What the inbound queue holds, lane by lane: (session, event).
+    fn queued(relay: &Relay) -> Vec<(String, HubSpotEvent)> {
+        relay
+            .store
+            .items::<InboundJob>()
+            .into_iter()
+            .map(|i| match i.job {
+                InboundJob::HubSpotEvent { event, .. } => (i.lane, event),
+                other => panic!("queued as parsed, not {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_array_body_is_grouped_by_session_each_thread_looked_up_once_each_event_queued_once() {
+        let (relay, ingress) = ingress();
+        let mut a = relay.session(SessionStatus::Open);
+        a.hubspot_thread_id = Some("111".into());
+        relay.store.put_session(a.clone());
+        let mut b = relay.session(SessionStatus::Open);
+        b.hubspot_thread_id = Some("222".into());
+        relay.store.put_session(b.clone());
+        let body = json!([
+            app_event("111", "assignedTo", "A-1", 1),
+            app_event("222", "assignedTo", "A-2", 2),
+            app_event("999", "status", "CLOSED", 3),
+            app_event("111", "assignedTo", "A-1", 1),
+            app_event("111", "status", "CLOSED", 4),
+        ]);
+        let events = parse_body(body.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            ingress.accept(events, 10).unwrap(),
+            3,
+            "the repeat is dropped"
+        );
+        assert_eq!(
+            relay.store.thread_lookups.load(Ordering::Relaxed),
+            3,
+            "threads 111, 222 and 999, once each"
+        );
+        let assigned = |thread: &str, actor: &str| HubSpotEvent::Assigned {
+            thread_id: thread.into(),
+            actor: Some(actor.into()),
+        };
+        let mut expected = vec![
+            (a.id.clone(), assigned("111", "A-1")),
+            (
+                a.id.clone(),
+                HubSpotEvent::Status {
+                    thread_id: "111".into(),
+                    status: "CLOSED".into(),
+                },
+            ),
+            (b.id.clone(), assigned("222", "A-2")),
+        ];
+        // Lanes come in key order; within each, the body's order.
+        expected.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(queued(&relay), expected);
+
+        let again = parse_body(body.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            ingress.accept(again, 20).unwrap(),
+            0,
+            "a replay adds nothing"
+        );
+        assert_eq!(queued(&relay).len(), 3);
+    }
+
+    #[test]
+    fn agent_messages_find_their_session_by_integration_thread_and_unknown_ones_are_dropped() {
+        let (relay, ingress) = ingress();
+        let s = relay.session(SessionStatus::Assigned);
+        let message = |thread: &str, id: &str| {
+            json!({"type": "OUTGOING_CHANNEL_MESSAGE_CREATED", "channelIntegrationThreadIds": [thread],
+                "message": {"id": id, "text": "hi", "senders": [{"actorId": "A-1"}]}})
+        };
+        let ours = parse_body(
+            message(&integration_thread_id(&s.id), "m1")
+                .to_string()
+                .as_bytes(),
+        );
+        assert_eq!(ingress.accept(ours.unwrap(), 10).unwrap(), 1);
+        let gone = parse_body(
+            message(
+                &integration_thread_id("ses_01J000000000000000000000ZZ"),
+                "m2",
+            )
+            .to_string()
+            .as_bytes(),
+        );
+        assert_eq!(
+            ingress.accept(gone.unwrap(), 10).unwrap(),
+            0,
+            "no such session"
+        );
+        assert_eq!(
+            relay.store.thread_lookups.load(Ordering::Relaxed),
+            0,
+            "the integration thread id names the session"
+        );
+        let queued = queued(&relay);
+        assert_eq!(queued.len(), 1);
+        assert_eq!(queued[0].0, s.id);
+        assert!(matches!(&queued[0].1, HubSpotEvent::AgentMessage(m) if m.message_id == "m1"));
+    }
 }

@@ -8,7 +8,7 @@
 use super::records::{
     ChannelAccountRecord, ChannelRecord, OAuthState, UploadedFile, WizardSettings,
 };
-use super::{EventKey, Happened, Session, StoredEvent, Transition, User};
+use super::{EventKey, Happened, HubSpotEvent, Session, StoredEvent, Transition, User};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -104,6 +104,29 @@ pub(crate) trait EventRepo: Send + Sync + 'static {
 
     /// Up to `limit` events after `after`, oldest first.
     fn events_after(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>>;
+}
+
+/// What the HubSpot webhook's ingress needs: which session a HubSpot thread belongs to, and
+/// queueing verified events for the inbound worker, each once.
+pub(crate) trait IngressRepo: Durable {
+    /// The session whose HubSpot thread this is (app webhooks name only the thread).
+    fn session_of_hubspot_thread(&self, thread_id: &str) -> Result<Option<String>>;
+
+    fn has_session(&self, id: &str) -> Result<bool>;
+
+    /// Queues `events` of one session in order, each unless an event with its key was
+    /// accepted before (also earlier in `events`), and marks each key; returns how many
+    /// were new. The items are written before their marks, so a crash between the two can
+    /// only repeat an event, which the event log drops by its key.
+    fn accept_inbound_events(
+        &self,
+        session_id: &str,
+        events: Vec<(EventKey, HubSpotEvent)>,
+        now_ms: i64,
+    ) -> Result<usize>;
+
+    /// HubSpot deleted (or recreated) a channel account.
+    fn set_account_purged(&self, account_id: &str, purged: bool) -> Result<()>;
 }
 
 /// Settings and the HubSpot connection: what the wizard saved, the OAuth state, the

@@ -4,6 +4,7 @@
 use super::{Result, Store};
 use crate::outbox::OutboxItem;
 use crate::relay::{EventKey, HubSpotEvent, InboundJob};
+#[cfg(test)]
 use chrono::{DateTime, Utc};
 
 impl Store {
@@ -15,19 +16,14 @@ impl Store {
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
-    /// Queues verified HubSpot events of one session, in order, each unless an event with
-    /// the same key was accepted before (earlier in `events` too), and returns how many were
-    /// new. One pass under one session lock, so the events of a webhook body cost one
-    /// look-up of the lock per session. As with messages, each item is written before its
-    /// marker, so a crash in between can only repeat an event (and the event log drops the
-    /// repeat by its key).
+    /// See `IngressRepo::accept_inbound_events`. One pass under one session lock, so the
+    /// events of a webhook body cost one look-up of the lock per session.
     pub(crate) fn accept_inbound_events(
         &self,
         session_id: &str,
         events: Vec<(EventKey, HubSpotEvent)>,
-        now: DateTime<Utc>,
+        now_ms: i64,
     ) -> Result<usize> {
-        let now_ms = now.timestamp_millis();
         let _gate = self.write_gate();
         let _session = self.session_lock(session_id);
         let mut accepted = 0;

@@ -6,9 +6,9 @@ use super::{
     UploadedFile, User, WizardSettings,
 };
 use crate::relay::repo::{
-    AfterAppend, BuildEvent, Durable, EventRepo, Flushing, SessionRepo, SettingsRepo,
+    AfterAppend, BuildEvent, Durable, EventRepo, Flushing, IngressRepo, SessionRepo, SettingsRepo,
 };
-use crate::relay::{EventKey, Happened, Transition};
+use crate::relay::{EventKey, Happened, HubSpotEvent, Transition};
 
 impl Durable for Store {
     fn flush(&self) -> Flushing<'_> {
@@ -54,6 +54,29 @@ impl SessionRepo for Store {
 
     fn forget_uploads(&self, session: &str, message: &str) -> Result<()> {
         Store::forget_uploads(self, session, message)
+    }
+}
+
+impl IngressRepo for Store {
+    fn session_of_hubspot_thread(&self, thread_id: &str) -> Result<Option<String>> {
+        Store::session_of_hubspot_thread(self, thread_id)
+    }
+
+    fn has_session(&self, id: &str) -> Result<bool> {
+        Store::has_session(self, id)
+    }
+
+    fn accept_inbound_events(
+        &self,
+        session_id: &str,
+        events: Vec<(EventKey, HubSpotEvent)>,
+        now_ms: i64,
+    ) -> Result<usize> {
+        Store::accept_inbound_events(self, session_id, events, now_ms)
+    }
+
+    fn set_account_purged(&self, account_id: &str, purged: bool) -> Result<()> {
+        Store::set_account_purged(self, account_id, purged)
     }
 }
 
