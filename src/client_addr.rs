@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Deserializer};
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// An address range such as `10.0.0.0/8` or `2001:db8::/32`; a bare address is one host.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -15,6 +15,15 @@ pub struct Cidr {
 }
 
 impl Cidr {
+    /// An IPv4 range written in code (the checked resolver's tables).
+    pub(crate) const fn v4(network: [u8; 4], prefix: u8) -> Cidr {
+        let [a, b, c, d] = network;
+        Cidr {
+            network: IpAddr::V4(Ipv4Addr::new(a, b, c, d)),
+            prefix,
+        }
+    }
+
     pub fn parse(text: &str) -> Result<Cidr, String> {
         let text = text.trim();
         let (address, prefix) = match text.split_once('/') {

@@ -9,6 +9,7 @@
 //! `2130706433` and `127.1`) are checked on the URL before the request. Proxy environment
 //! variables are ignored: a proxy would resolve the name itself, past this check.
 
+use crate::client_addr::Cidr;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -56,34 +57,39 @@ pub(crate) fn classify(ip: IpAddr) -> Class {
     }
 }
 
-fn in_v4(ip: Ipv4Addr, net: [u8; 4], prefix: u32) -> bool {
-    let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
-    u32::from(ip) & mask == u32::from(Ipv4Addr::from(net)) & mask
-}
-
 fn classify_v4(ip: Ipv4Addr) -> Class {
-    const NEVER: &[([u8; 4], u32, &str)] = &[
-        ([169, 254, 169, 254], 32, "a cloud metadata address"),
-        ([100, 100, 100, 200], 32, "a cloud metadata address"),
-        ([169, 254, 0, 0], 16, "a link-local address"),
-        ([224, 0, 0, 0], 4, "a multicast address"),
-        ([255, 255, 255, 255], 32, "the broadcast address"),
-        ([240, 0, 0, 0], 4, "a reserved address"),
+    const NEVER: &[(Cidr, &str)] = &[
+        (
+            Cidr::v4([169, 254, 169, 254], 32),
+            "a cloud metadata address",
+        ),
+        (
+            Cidr::v4([100, 100, 100, 200], 32),
+            "a cloud metadata address",
+        ),
+        (Cidr::v4([169, 254, 0, 0], 16), "a link-local address"),
+        (Cidr::v4([224, 0, 0, 0], 4), "a multicast address"),
+        (Cidr::v4([255, 255, 255, 255], 32), "the broadcast address"),
+        (Cidr::v4([240, 0, 0, 0], 4), "a reserved address"),
     ];
-    const LOCAL: &[([u8; 4], u32, &str)] = &[
-        ([0, 0, 0, 0], 8, "a local (\"this network\") address"),
-        ([10, 0, 0, 0], 8, "a private address"),
-        ([127, 0, 0, 0], 8, "a loopback address"),
-        ([172, 16, 0, 0], 12, "a private address"),
-        ([192, 168, 0, 0], 16, "a private address"),
-        ([100, 64, 0, 0], 10, "a shared (CGNAT) address"),
-        ([198, 18, 0, 0], 15, "a benchmarking address"),
-        ([192, 0, 0, 0], 24, "an IETF protocol address"),
+    const LOCAL: &[(Cidr, &str)] = &[
+        (
+            Cidr::v4([0, 0, 0, 0], 8),
+            "a local (\"this network\") address",
+        ),
+        (Cidr::v4([10, 0, 0, 0], 8), "a private address"),
+        (Cidr::v4([127, 0, 0, 0], 8), "a loopback address"),
+        (Cidr::v4([172, 16, 0, 0], 12), "a private address"),
+        (Cidr::v4([192, 168, 0, 0], 16), "a private address"),
+        (Cidr::v4([100, 64, 0, 0], 10), "a shared (CGNAT) address"),
+        (Cidr::v4([198, 18, 0, 0], 15), "a benchmarking address"),
+        (Cidr::v4([192, 0, 0, 0], 24), "an IETF protocol address"),
     ];
-    if let Some((_, _, why)) = NEVER.iter().find(|(n, p, _)| in_v4(ip, *n, *p)) {
+    let ip = IpAddr::V4(ip);
+    if let Some((_, why)) = NEVER.iter().find(|(net, _)| net.contains(ip)) {
         return Class::Never(why);
     }
-    if let Some((_, _, why)) = LOCAL.iter().find(|(n, p, _)| in_v4(ip, *n, *p)) {
+    if let Some((_, why)) = LOCAL.iter().find(|(net, _)| net.contains(ip)) {
         return Class::Local(why);
     }
     Class::Public
