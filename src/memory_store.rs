@@ -88,11 +88,6 @@ impl MemoryStore {
         self.state.lock().users.insert(user.id.clone(), user);
     }
 
-    /// The session a HubSpot thread id was indexed for.
-    pub(crate) fn session_of_thread(&self, thread: &str) -> Option<String> {
-        self.state.lock().threads.get(thread).cloned()
-    }
-
     /// Every event in the log, oldest first.
     pub(crate) fn events(&self) -> Vec<StoredEvent> {
         self.state.lock().events.values().cloned().collect()
@@ -334,13 +329,17 @@ impl IngressRepo for MemoryStore {
     ) -> Result<usize> {
         let mut accepted = 0;
         for (key, event) in events {
-            if self.state.lock().inbound_seen.contains(key.as_str()) {
+            // Marked and checked in one step; nothing here can crash between mark and item.
+            if !self
+                .state
+                .lock()
+                .inbound_seen
+                .insert(key.as_str().to_string())
+            {
                 continue;
             }
-            let seen = key.as_str().to_string();
             let job = InboundJob::HubSpotEvent { key, event };
             self.push(&OutboxItem::new(session_id, job, now_ms))?;
-            self.state.lock().inbound_seen.insert(seen);
             accepted += 1;
         }
         Ok(accepted)

@@ -553,7 +553,7 @@ mod tests {
     use crate::memory_store::{MemoryStore, Relay};
     use crate::relay::StoredEvent;
     use crate::relay::records::{OAuthState, UploadedFile};
-    use crate::relay::repo::SettingsRepo;
+    use crate::relay::repo::{IngressRepo, SettingsRepo};
     use crate::relay::session::SessionFailure;
     use actix_web::{HttpRequest, HttpResponse, web};
     use parking_lot::Mutex;
@@ -801,7 +801,11 @@ mod tests {
         assert_eq!(now.hubspot_thread_id.as_deref(), Some("9001"));
         assert_eq!(now.channel_account_id.as_deref(), Some("acc1"));
         assert_eq!(
-            relay.store.session_of_thread("9001").as_deref(),
+            relay
+                .store
+                .session_of_hubspot_thread("9001")
+                .unwrap()
+                .as_deref(),
             Some(session.id.as_str()),
             "the thread is indexed with the session"
         );

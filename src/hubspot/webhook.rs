@@ -195,7 +195,7 @@ impl Ingress {
                     continue;
                 }
                 HubSpotEvent::Account { kind, account_id } => {
-                    account_event(self, kind, account_id)?;
+                    self.account_event(kind, account_id)?;
                     continue;
                 }
                 HubSpotEvent::AgentMessage(m) => match m
@@ -205,13 +205,13 @@ impl Ingress {
                 {
                     Some(s) => Some(s),
                     None => match &m.thread_id {
-                        Some(t) => session_of_thread(self, &mut threads, t)?,
+                        Some(t) => self.session_of_thread(&mut threads, t)?,
                         None => None,
                     },
                 },
                 HubSpotEvent::Assigned { thread_id, .. }
                 | HubSpotEvent::Status { thread_id, .. } => {
-                    session_of_thread(self, &mut threads, thread_id)?
+                    self.session_of_thread(&mut threads, thread_id)?
                 }
             };
             // Threads that are not handoff's are acknowledged and ignored; a store that
@@ -237,45 +237,45 @@ impl Ingress {
         }
         Ok(accepted)
     }
-}
 
-/// The session of a HubSpot thread, looked up once per body.
-fn session_of_thread(
-    state: &Ingress,
-    threads: &mut HashMap<String, Option<String>>,
-    thread_id: &str,
-) -> Result<Option<String>, ApiError> {
-    if let Some(known) = threads.get(thread_id) {
-        return Ok(known.clone());
+    /// The session of a HubSpot thread, looked up once per body.
+    fn session_of_thread(
+        &self,
+        threads: &mut HashMap<String, Option<String>>,
+        thread_id: &str,
+    ) -> Result<Option<String>, ApiError> {
+        if let Some(known) = threads.get(thread_id) {
+            return Ok(known.clone());
+        }
+        let session = self.store.session_of_hubspot_thread(thread_id)?;
+        threads.insert(thread_id.to_string(), session.clone());
+        Ok(session)
     }
-    let session = state.store.session_of_hubspot_thread(thread_id)?;
-    threads.insert(thread_id.to_string(), session.clone());
-    Ok(session)
-}
 
-/// Channel-account events for our account: a purge makes handoff unready until the account
-/// is connected again (handoff does not recreate what an admin deleted); an update makes
-/// provisioning check the account again.
-fn account_event(state: &Ingress, kind: &str, account_id: &str) -> Result<(), ApiError> {
-    let ours = state
-        .provision
-        .ready()
-        .is_some_and(|p| p.is_ours(account_id));
-    if !ours {
-        return Ok(());
+    /// Channel-account events for our account: a purge makes handoff unready until the account
+    /// is connected again (handoff does not recreate what an admin deleted); an update makes
+    /// provisioning check the account again.
+    fn account_event(&self, kind: &str, account_id: &str) -> Result<(), ApiError> {
+        let ours = self
+            .provision
+            .ready()
+            .is_some_and(|p| p.is_ours(account_id));
+        if !ours {
+            return Ok(());
+        }
+        tracing::warn!(
+            kind,
+            account = account_id,
+            "HubSpot changed our channel account"
+        );
+        match kind {
+            "CHANNEL_ACCOUNT_PURGED" => self.store.set_account_purged(account_id, true)?,
+            "CHANNEL_ACCOUNT_CREATED" => self.store.set_account_purged(account_id, false)?,
+            // Archived or disabled? Provisioning looks again and says so in /readyz.
+            _ => self.provision.recheck.notify_one(),
+        }
+        Ok(())
     }
-    tracing::warn!(
-        kind,
-        account = account_id,
-        "HubSpot changed our channel account"
-    );
-    match kind {
-        "CHANNEL_ACCOUNT_PURGED" => state.store.set_account_purged(account_id, true)?,
-        "CHANNEL_ACCOUNT_CREATED" => state.store.set_account_purged(account_id, false)?,
-        // Archived or disabled? Provisioning looks again and says so in /readyz.
-        _ => state.provision.recheck.notify_one(),
-    }
-    Ok(())
 }
 
 #[cfg(test)]
