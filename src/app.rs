@@ -176,8 +176,10 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         inbound_outbox: inbound_outbox.clone(),
         provision: provision.clone(),
     });
+    let bot_http = Arc::new(crate::bot::deliver::bot_client(&config.test_hosts));
     let admin_state = web::Data::new(crate::web::AdminState {
         config: config.clone(),
+        bot_http: bot_http.clone(),
         store: store.clone(),
         settings: settings.clone(),
         hubspot: hubspot.clone(),
@@ -251,7 +253,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         tokio::spawn(worker::run(
             bot_outbox,
             Arc::new(BotDeliverer {
-                http: http_client(Duration::from_secs(10)),
+                http: bot_http.clone(),
                 settings: settings.clone(),
                 store: store.clone(),
                 events: events.clone(),

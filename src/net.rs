@@ -188,9 +188,11 @@ async fn system_lookup(host: String) -> std::io::Result<Vec<IpAddr>> {
         .collect())
 }
 
-/// Names that resolve to fixed addresses without any check. Only tests set these (the
-/// field that holds them in [`crate::config::Config`] cannot be read from a file or the
-/// environment): they let a made-up public name reach a test server on loopback.
+/// Names that resolve to fixed addresses. Only tests set these (the field that holds them
+/// in [`crate::config::Config`] cannot be read from a file or the environment): they let a
+/// made-up public name reach a test server on loopback, so a loopback answer is taken
+/// unchecked; any other answer is checked like a DNS answer (a name that points at the
+/// metadata endpoint, say).
 #[derive(Debug, Clone, Default)]
 pub struct TestHosts(Arc<HashMap<String, IpAddr>>);
 
@@ -232,10 +234,11 @@ impl CheckedResolver {
         host: &str,
     ) -> Result<Vec<IpAddr>, Box<dyn std::error::Error + Send + Sync>> {
         let host = host.trim_end_matches('.');
-        if let Some(ip) = self.test_hosts.get(host) {
-            return Ok(vec![ip]);
-        }
-        let found = self.lookup.lookup(host.to_string()).await?;
+        let found = match self.test_hosts.get(host) {
+            Some(ip) if ip.is_loopback() => return Ok(vec![ip]),
+            Some(ip) => vec![ip],
+            None => self.lookup.lookup(host.to_string()).await?,
+        };
         let mut refused = None;
         let allowed: Vec<IpAddr> = found
             .into_iter()
@@ -280,6 +283,26 @@ pub(crate) enum FetchError {
     Transport { timed_out: bool },
 }
 
+/// The part of the check that needs no look-up: refuses what is not http(s) and hosts that
+/// are IP literals `policy` refuses. Names are checked when they are resolved.
+pub(crate) fn check_url(url: &url::Url, policy: Policy) -> Result<(), FetchError> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(FetchError::Refused(
+            "only http and https links are fetched".into(),
+        ));
+    }
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
+        Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
+        Some(url::Host::Domain(_)) => return Ok(()),
+        None => return Err(FetchError::Refused("the link has no host".into())),
+    };
+    match Blocked::new(url.host_str().unwrap_or_default(), ip, policy) {
+        None => Ok(()),
+        Some(blocked) => Err(FetchError::Blocked(blocked)),
+    }
+}
+
 /// An HTTP client for outside URLs: the checked resolver, no proxy, no redirects (a
 /// redirect could point anywhere, past the literal-address check).
 pub(crate) struct Outbound {
@@ -314,27 +337,25 @@ impl Outbound {
 
     /// Refuses what is not http(s) and hosts that are refused IP literals.
     pub(crate) fn check(&self, url: &url::Url) -> Result<(), FetchError> {
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(FetchError::Refused(
-                "only http and https links are fetched".into(),
-            ));
-        }
-        let ip = match url.host() {
-            Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
-            Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
-            Some(url::Host::Domain(_)) => return Ok(()),
-            None => return Err(FetchError::Refused("the link has no host".into())),
-        };
-        match Blocked::new(url.host_str().unwrap_or_default(), ip, self.policy) {
-            None => Ok(()),
-            Some(blocked) => Err(FetchError::Blocked(blocked)),
-        }
+        check_url(url, self.policy)
     }
 
     /// A GET of `url` through the checked resolver.
     pub(crate) async fn get(&self, url: &url::Url) -> Result<reqwest::Response, FetchError> {
-        self.check(url)?;
-        self.http.get(url.clone()).send().await.map_err(|e| {
+        self.send(|http| http.get(url.clone())).await
+    }
+
+    /// Any request through the checked resolver: `build` makes it on this client, and its
+    /// URL is checked like [`Outbound::get`]'s before anything is sent.
+    pub(crate) async fn send(
+        &self,
+        build: impl FnOnce(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, FetchError> {
+        let request = build(&self.http)
+            .build()
+            .map_err(|_| FetchError::Refused("the link is not a valid URL".into()))?;
+        self.check(request.url())?;
+        self.http.execute(request).await.map_err(|e| {
             // The resolver's refusal arrives wrapped in reqwest's connect error.
             let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
             while let Some(s) = source {
@@ -559,6 +580,22 @@ mod tests {
             format!("http://localhost:{port}/"),
         ] {
             let got = outbound.get(&url::Url::parse(&link).unwrap()).await;
+            assert!(
+                matches!(got, Err(FetchError::Blocked(_))),
+                "{link}: {got:?}"
+            );
+        }
+        // Any request, not only a GET, and a test host that names a refused address.
+        let metadata = Outbound::new(
+            Policy::AllowPrivate,
+            Duration::from_secs(5),
+            &TestHosts::new([("metadata.test".to_string(), ip("169.254.169.254"))]),
+        );
+        for (client, link) in [
+            (&outbound, format!("http://rebind.example:{port}/hook")),
+            (&metadata, "http://metadata.test/hook".to_string()),
+        ] {
+            let got = client.send(|http| http.post(&link).body("{}")).await;
             assert!(
                 matches!(got, Err(FetchError::Blocked(_))),
                 "{link}: {got:?}"

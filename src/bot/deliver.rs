@@ -1,8 +1,14 @@
 //! Delivers events to the bot's webhook, signed the Standard Webhooks way. Only a 2xx
 //! counts; redirects are not followed; `Retry-After` is honoured.
+//!
+//! The bot sets its webhook URL over the network (`PUT /api/v1/webhook`), so every POST
+//! goes through the checked resolver ([`crate::net::Outbound`]) under
+//! [`Policy::AllowPrivate`](crate::net::Policy): a bot on the LAN or on this host is fine,
+//! cloud metadata, link-local, multicast and reserved addresses are refused.
 
 use super::signing;
 use crate::events::EventLog;
+use crate::net::{FetchError, Outbound, Policy, TestHosts};
 use crate::outbox::OutboxItem;
 use crate::outbox::worker::{Deliver, Outcome};
 use crate::relay::BotJob;
@@ -11,8 +17,28 @@ use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Where the bot's webhook may point: a homelab bot is on the LAN or on this host.
+const POLICY: Policy = Policy::AllowPrivate;
+
+/// The client for the bot's webhook: the checked resolver, a 10 s limit per request.
+pub(crate) fn bot_client(test_hosts: &TestHosts) -> Outbound {
+    Outbound::new(POLICY, Duration::from_secs(10), test_hosts)
+}
+
+/// Why a webhook URL is refused before it is stored: an address that can be told without
+/// a look-up (`http://169.254.169.254/…`). A name is checked again on every delivery.
+pub(crate) fn refused_webhook_url(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    match crate::net::check_url(&url, POLICY) {
+        Ok(()) => None,
+        Err(FetchError::Blocked(blocked)) => Some(format!("{blocked}, which handoff never calls")),
+        Err(FetchError::Refused(why)) => Some(why),
+        Err(FetchError::Transport { .. }) => None,
+    }
+}
+
 pub(crate) struct BotDeliverer {
-    pub(crate) http: reqwest::Client,
+    pub(crate) http: Arc<Outbound>,
     pub(crate) settings: Arc<Settings>,
     pub(crate) store: Store,
     pub(crate) events: Arc<EventLog>,
@@ -25,20 +51,23 @@ fn retryable(status: u16) -> bool {
 
 /// A POST of `body` to the bot's webhook with the Standard Webhooks headers: the id stays
 /// the same across attempts, the timestamp and signature are fresh each time.
-fn signed_post(
-    http: &reqwest::Client,
+async fn signed_post(
+    http: &Outbound,
     webhook: &BotWebhook,
     id: &str,
     body: Vec<u8>,
-) -> reqwest::RequestBuilder {
+) -> Result<reqwest::Response, FetchError> {
     let timestamp = chrono::Utc::now().timestamp();
     let signature = signing::sign(&webhook.key, id, timestamp, &body);
-    http.post(&webhook.url)
-        .header("content-type", "application/json")
-        .header("webhook-id", id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature)
-        .body(body)
+    http.send(|http| {
+        http.post(&webhook.url)
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+    })
+    .await
 }
 
 impl BotDeliverer {
@@ -73,13 +102,10 @@ impl Deliver<BotJob> for BotDeliverer {
             return Outcome::Delivered;
         };
         let body = serde_json::to_vec(&stored.event).expect("events serialize");
-        let sent = signed_post(&self.http, &webhook, &stored.event.id, body)
-            .send()
-            .await;
-        let response = match sent {
+        let response = match signed_post(&self.http, &webhook, &stored.event.id, body).await {
             Ok(r) => r,
-            Err(e) => {
-                let kind = if e.is_timeout() {
+            Err(FetchError::Transport { timed_out }) => {
+                let kind = if timed_out {
                     "timed out"
                 } else {
                     "connection failed"
@@ -88,6 +114,15 @@ impl Deliver<BotJob> for BotDeliverer {
                     error: format!("the bot's webhook {kind}"),
                     retry_after: None,
                 };
+            }
+            // Where it points does not change between attempts: retrying cannot help.
+            Err(FetchError::Blocked(blocked)) => {
+                return Outcome::Permanent(format!(
+                    "the bot's webhook address is refused: {blocked}"
+                ));
+            }
+            Err(FetchError::Refused(why)) => {
+                return Outcome::Permanent(format!("the bot's webhook address is refused: {why}"));
             }
         };
         let status = response.status().as_u16();
@@ -141,7 +176,7 @@ impl Deliver<BotJob> for BotDeliverer {
 
 /// Sends one signed `handoff.test` event to the bot's webhook now (the wizard's
 /// **Send test event**), outside the outbox. Returns the bot's status, or what went wrong.
-pub(crate) async fn send_test_event(webhook: &BotWebhook) -> Result<u16, String> {
+pub(crate) async fn send_test_event(http: &Outbound, webhook: &BotWebhook) -> Result<u16, String> {
     let id = format!(
         "evt_test_{}",
         ulid::Ulid::generate().to_string().to_lowercase()
@@ -155,22 +190,17 @@ pub(crate) async fn send_test_event(webhook: &BotWebhook) -> Result<u16, String>
         "data": {"message": "A test event from handoff's setup wizard"},
     }))
     .expect("JSON serializes");
-    let http = crate::http_client::http_client(Duration::from_secs(10));
-    let response = signed_post(&http, webhook, &id, body)
-        .send()
+    let response = signed_post(http, webhook, &id, body)
         .await
-        .map_err(|e| {
-            let kind = if e.is_timeout() {
-                "timed out"
-            } else {
-                "could not be reached"
-            };
-            format!(
-                "The bot's webhook {kind}: {}",
-                std::error::Error::source(&e)
-                    .map(|s| s.to_string())
-                    .unwrap_or_default()
-            )
+        .map_err(|e| match e {
+            FetchError::Transport { timed_out: true } => "The bot's webhook timed out.".into(),
+            FetchError::Transport { timed_out: false } => {
+                "The bot's webhook could not be reached.".into()
+            }
+            FetchError::Blocked(blocked) => {
+                format!("The bot's webhook address is refused: {blocked}.")
+            }
+            FetchError::Refused(why) => format!("The bot's webhook address is refused: {why}."),
         })?;
     Ok(response.status().as_u16())
 }

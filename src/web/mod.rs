@@ -27,6 +27,8 @@ use std::sync::Arc;
 /// widest of the surfaces' states.
 pub(crate) struct AdminState {
     pub(crate) config: Arc<Config>,
+    /// The bot's webhook client, for the wizard's test event.
+    pub(crate) bot_http: Arc<crate::net::Outbound>,
     pub(crate) store: Store,
     pub(crate) settings: Arc<Settings>,
     pub(crate) hubspot: Arc<HubSpot>,

@@ -554,15 +554,20 @@ async fn save_bot(
     let webhook_url = match (url_locked, typed_url.is_empty()) {
         (true, _) => saved.bot_webhook_url.clone(),
         (false, true) => None,
-        (false, false) => match base_url(typed_url).map(|_| typed_url.to_string()) {
-            Some(url) => Some(url),
-            None => {
+        (false, false) => {
+            let refused = match base_url(typed_url) {
+                None => Some("The webhook URL must be an http:// or https:// address.".into()),
+                Some(_) => crate::bot::deliver::refused_webhook_url(typed_url)
+                    .map(|why| format!("The webhook URL is refused: {why}.")),
+            };
+            if let Some(error) = refused {
                 let mut page = bot_page_for(&state, &admin.csrf);
                 page.webhook_url.value = typed_url.to_string();
-                page.error = Some("The webhook URL must be an http:// or https:// address.".into());
+                page.error = Some(error);
                 return page_with(StatusCode::UNPROCESSABLE_ENTITY, &page);
             }
-        },
+            Some(typed_url.to_string())
+        }
     };
     let new_key = (s.locked("bot.api_key").is_none()
         && (form.new_key.is_some() || saved.bot_api_key_sha256.is_none()))
@@ -604,17 +609,19 @@ async fn test_bot(
             false,
             "No webhook URL is set, so there is nothing to test.".into(),
         ),
-        Some(webhook) => match crate::bot::deliver::send_test_event(&webhook).await {
-            Ok(status) if (200..300).contains(&status) => (
-                true,
-                format!("The bot answered {status}: it received the test event."),
-            ),
-            Ok(status) => (
-                false,
-                format!("The bot answered {status}; events are only delivered on a 2xx."),
-            ),
-            Err(e) => (false, e),
-        },
+        Some(webhook) => {
+            match crate::bot::deliver::send_test_event(&state.bot_http, &webhook).await {
+                Ok(status) if (200..300).contains(&status) => (
+                    true,
+                    format!("The bot answered {status}: it received the test event."),
+                ),
+                Ok(status) => (
+                    false,
+                    format!("The bot answered {status}; events are only delivered on a 2xx."),
+                ),
+                Err(e) => (false, e),
+            }
+        }
     });
     page_with(StatusCode::OK, &page)
 }

@@ -306,6 +306,28 @@ async fn cookies_are_secure_behind_https_and_a_login_opens_a_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wizard_refuses_a_webhook_at_the_metadata_address() {
+    let (_fake, _dir, handoff) = bare().await;
+    let mut b = Browser::new(&handoff.url);
+    b.claim(&handoff.setup_token().unwrap()).await;
+    let refused = b
+        .submit(
+            "/wizard/bot",
+            "/wizard/bot",
+            &[("webhook_url", "http://169.254.169.254/latest/meta-data/")],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("a cloud metadata address"),
+        "{}",
+        refused.body
+    );
+    // Nothing was saved: the page shows an empty field again.
+    assert!(!b.get("/wizard/bot").await.body.contains("169.254.169.254"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_are_never_shown_back() {
     let (_fake, _dir, handoff) = bare().await;
     let mut b = Browser::new(&handoff.url);

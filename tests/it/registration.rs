@@ -4,7 +4,7 @@
 use crate::sessions::thread_of;
 use crate::support::fake_bot::FakeBot;
 use crate::support::fake_hubspot::{FakeConfig, FakeHubSpot};
-use crate::support::harness::{Handoff, config, connected, eventually};
+use crate::support::harness::{Handoff, config, connected, connected_with, eventually};
 use handoff::secret::Secret;
 use reqwest::Method;
 use serde_json::json;
@@ -98,6 +98,60 @@ async fn the_bot_registers_its_webhook_and_gets_a_fresh_secret() {
     assert_eq!(status, 204);
     assert_eq!(handoff.get("/api/v1/webhook").await.1, json!({"url": null}));
     drop(dir);
+}
+
+/// The bot chooses where handoff POSTs: a metadata, link-local or multicast address is
+/// refused when the URL says so, and on delivery when only the name's answer does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_at_a_refused_address_is_never_called() {
+    let (_fake, _dir, handoff) = connected_with(FakeConfig::default(), |c| {
+        c.test_hosts = handoff::net::TestHosts::new([(
+            "metadata.test".to_string(),
+            std::net::Ipv4Addr::new(169, 254, 169, 254).into(),
+        )]);
+    })
+    .await;
+    // The address policy refuses these; the URL pattern (dotted IPv4 or a name) already
+    // refuses the other spellings of the same addresses.
+    for (url, by_policy) in [
+        ("http://169.254.169.254/latest/meta-data/", true),
+        ("http://100.100.100.200/latest/meta-data/", true),
+        ("https://169.254.1.1:8443/hook", true),
+        ("http://224.0.0.1/hook", true),
+        ("http://2852039166/latest/meta-data/", false),
+        ("http://[fd00:ec2::254]/hook", false),
+        ("http://[fe80::1]/hook", false),
+    ] {
+        let (status, body) = handoff
+            .request(Method::PUT, "/api/v1/webhook", Some(&json!({"url": url})))
+            .await;
+        assert_eq!(status, 422, "{url}: {body}");
+        assert_eq!(body["error"]["code"], "invalid-url", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert_eq!(
+            message.contains("never calls"),
+            by_policy,
+            "{url}: {message}"
+        );
+    }
+    assert_eq!(handoff.get("/api/v1/webhook").await.1, json!({"url": null}));
+
+    // A name is only known to be refused once it is resolved: the delivery stops there
+    // for good (a dead letter), rather than being retried against the metadata endpoint.
+    let (status, body) = handoff
+        .request(
+            Method::PUT,
+            "/api/v1/webhook",
+            Some(&json!({"url": "http://metadata.test/hook"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    handoff.open_session("meta@example.com", json!([])).await;
+    let store = &handoff.running.as_ref().unwrap().state.store;
+    eventually(WAIT, || async { store.dead_letter_count() == 1 }).await;
+    // The event stays in the feed.
+    let (_, feed) = handoff.get("/api/v1/events").await;
+    assert_eq!(feed["events"][0]["type"], "session.opened");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
