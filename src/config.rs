@@ -530,6 +530,10 @@ impl HubSpotConfig {
     }
 }
 
+/// Where the bot's webhook may point, however it was set: a homelab bot is on the LAN or
+/// on this host, so only metadata, link-local, multicast and reserved addresses are refused.
+pub(crate) const BOT_WEBHOOK_POLICY: crate::net::Policy = crate::net::Policy::AllowPrivate;
+
 impl BotConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         if let Some(key) = &self.api_key
@@ -539,6 +543,12 @@ impl BotConfig {
         }
         if let Some(url) = &self.webhook_url {
             check_url("bot.webhook_url", url)?;
+            if let Some(why) = crate::net::refused_literal(url, BOT_WEBHOOK_POLICY) {
+                return Err(invalid(
+                    "bot.webhook_url",
+                    format!("`{url}` is refused: {why}"),
+                ));
+            }
             if self.webhook_secret.is_none() {
                 return Err(invalid(
                     "bot.webhook_secret",
@@ -736,6 +746,11 @@ mod tests {
                 "HANDOFF_BOT__WEBHOOK_URL",
                 "http://bot.local/hook",
                 "`bot.webhook_secret`",
+            ),
+            (
+                "HANDOFF_BOT__WEBHOOK_URL",
+                "http://169.254.169.254/latest",
+                "`bot.webhook_url`",
             ),
             (
                 "HANDOFF_BOT__WEBHOOK_SECRET",

@@ -303,6 +303,18 @@ pub(crate) fn check_url(url: &url::Url, policy: Policy) -> Result<(), FetchError
     }
 }
 
+/// Why `url` is refused before it is stored, when that can be told without a look-up
+/// (`http://169.254.169.254/…`); `None` when it is fine or only a look-up can tell.
+pub(crate) fn refused_literal(url: &str, policy: Policy) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    match check_url(&url, policy) {
+        Ok(()) => None,
+        Err(FetchError::Blocked(blocked)) => Some(format!("{blocked}, which handoff never calls")),
+        Err(FetchError::Refused(why)) => Some(why),
+        Err(FetchError::Transport { .. }) => None,
+    }
+}
+
 /// An HTTP client for outside URLs: the checked resolver, no proxy, no redirects (a
 /// redirect could point anywhere, past the literal-address check).
 pub(crate) struct Outbound {

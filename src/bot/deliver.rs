@@ -17,24 +17,17 @@ use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Where the bot's webhook may point: a homelab bot is on the LAN or on this host.
-const POLICY: Policy = Policy::AllowPrivate;
+const POLICY: Policy = crate::config::BOT_WEBHOOK_POLICY;
 
 /// The client for the bot's webhook: the checked resolver, a 10 s limit per request.
 pub(crate) fn bot_client(test_hosts: &TestHosts) -> Outbound {
     Outbound::new(POLICY, Duration::from_secs(10), test_hosts)
 }
 
-/// Why a webhook URL is refused before it is stored: an address that can be told without
-/// a look-up (`http://169.254.169.254/…`). A name is checked again on every delivery.
+/// Why a webhook URL is refused before it is stored (see [`crate::net::refused_literal`]).
+/// A name is checked again on every delivery.
 pub(crate) fn refused_webhook_url(url: &str) -> Option<String> {
-    let url = url::Url::parse(url).ok()?;
-    match crate::net::check_url(&url, POLICY) {
-        Ok(()) => None,
-        Err(FetchError::Blocked(blocked)) => Some(format!("{blocked}, which handoff never calls")),
-        Err(FetchError::Refused(why)) => Some(why),
-        Err(FetchError::Transport { .. }) => None,
-    }
+    crate::net::refused_literal(url, POLICY)
 }
 
 pub(crate) struct BotDeliverer {
