@@ -162,7 +162,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
     });
     let setup_token = admin.setup_token();
     let bot_api = web::Data::new(crate::bot::api::BotApi {
-        store: store.clone(),
+        store: repo.clone(),
         settings: settings.clone(),
         hubspot_outbox: hubspot_outbox.clone(),
         events: events.clone(),
@@ -228,7 +228,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
     });
     let processor = Arc::new(InboundProcessor::new(
         hubspot.clone(),
-        repo,
+        repo.clone(),
         events.clone(),
         file_links,
     ));
@@ -255,7 +255,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
             Arc::new(BotDeliverer {
                 http: bot_http.clone(),
                 settings: settings.clone(),
-                store: store.clone(),
+                store: repo.clone(),
                 events: events.clone(),
             }),
             worker_config,

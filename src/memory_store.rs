@@ -213,6 +213,10 @@ impl EventRepo for MemoryStore {
             .map(|(_, e)| e.clone())
             .collect())
     }
+
+    fn event(&self, seq: u64) -> Result<Option<StoredEvent>> {
+        Ok(self.state.lock().events.get(&seq).cloned())
+    }
 }
 
 fn encode<J: Job>(item: &OutboxItem<J>) -> serde_json::Value {

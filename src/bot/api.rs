@@ -7,11 +7,11 @@ use crate::events::EventLog;
 use crate::outbox::Outbox;
 use crate::relay::HubSpotJob;
 use crate::relay::availability::AgentAvailability;
+use crate::relay::repo::BotApiRepo;
 use crate::relay::{Content, HistoryLine, Speaker};
 use crate::settings::Settings;
 use crate::store::{
-    ClosedBy, MessageOutcome, NewSession, Session, SessionOutcome, SessionStatus, StopOutcome,
-    Store, User,
+    ClosedBy, MessageOutcome, NewSession, Session, SessionOutcome, SessionStatus, StopOutcome, User,
 };
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
@@ -110,7 +110,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for JsonObject<T> {
 /// What the bot API's handlers use: sessions are stored, user messages queued for HubSpot,
 /// events read from the log. Nothing here calls HubSpot.
 pub(crate) struct BotApi {
-    pub(crate) store: Store,
+    pub(crate) store: Arc<dyn BotApiRepo>,
     pub(crate) settings: Arc<Settings>,
     pub(crate) hubspot_outbox: Arc<Outbox<HubSpotJob>>,
     pub(crate) events: Arc<EventLog>,

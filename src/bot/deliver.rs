@@ -12,8 +12,8 @@ use crate::net::{FetchError, Outbound, Policy, TestHosts};
 use crate::outbox::OutboxItem;
 use crate::outbox::worker::{Deliver, Outcome};
 use crate::relay::BotJob;
+use crate::relay::repo::EventRepo;
 use crate::settings::{BotWebhook, Settings};
-use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,7 +33,7 @@ pub(crate) fn refused_webhook_url(url: &str) -> Option<String> {
 pub(crate) struct BotDeliverer {
     pub(crate) http: Arc<Outbound>,
     pub(crate) settings: Arc<Settings>,
-    pub(crate) store: Store,
+    pub(crate) store: Arc<dyn EventRepo>,
     pub(crate) events: Arc<EventLog>,
 }
 

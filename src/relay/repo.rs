@@ -1,6 +1,7 @@
 //! The store seam: what the core and the adapters need from storage, as narrow traits, and
 //! the one error they share. `store` implements them on sled; `memory_store` (tests only)
-//! in plain maps. The outbox's part is `crate::outbox::OutboxRepo`.
+//! in plain maps, all but `BotApiRepo`, whose handlers the integration tests drive over
+//! HTTP. The outbox's part is `crate::outbox::OutboxRepo`.
 //!
 //! Every trait is object-safe: consumers hold `Arc<dyn …Repo>` and never name the engine.
 //! A write is durable only after [`Durable::flush`], which every acknowledgement awaits.
@@ -8,7 +9,11 @@
 use super::records::{
     ChannelAccountRecord, ChannelRecord, OAuthState, UploadedFile, WizardSettings,
 };
-use super::{EventKey, Happened, HubSpotEvent, Session, StoredEvent, Transition, User};
+use super::{
+    Content, EventKey, Happened, HistoryLine, HubSpotEvent, Priority, Session, SessionStatus,
+    StoredEvent, Transition, User,
+};
+use chrono::{DateTime, Utc};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -87,6 +92,82 @@ pub(crate) type BuildEvent<'a> = Box<dyn FnOnce(u64) -> StoredEvent + 'a>;
 /// its deliveries).
 pub(crate) type AfterAppend<'a> = Box<dyn FnOnce(&StoredEvent) -> Result<()> + 'a>;
 
+/// A user's fields after validation.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct UserInput {
+    pub(crate) name: Option<String>,
+    pub(crate) email: Option<String>,
+    pub(crate) phone: Option<String>,
+    pub(crate) picture_url: Option<String>,
+    pub(crate) external_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct NewSession {
+    pub(crate) user_id: String,
+    pub(crate) title: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) external_id: Option<String>,
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) history: Vec<HistoryLine>,
+    pub(crate) inbox_id: Option<String>,
+    pub(crate) priority: Option<Priority>,
+}
+
+#[derive(Debug)]
+pub(crate) enum SessionOutcome {
+    Created(Session),
+    /// The same `externalId` / `Idempotency-Key` names a session that is still going.
+    Existing(Session),
+}
+
+#[derive(Debug, PartialEq)]
+pub(crate) enum MessageOutcome {
+    Queued(String),
+    /// The bot already sent this `messageId`.
+    Duplicate(String),
+    NotFound,
+    Final(SessionStatus),
+}
+
+#[derive(Debug)]
+pub(crate) enum StopOutcome {
+    /// Stopped now; the event is the bot's `session.closed`.
+    Stopped(Session, Happened),
+    AlreadyFinal(Session),
+    NotFound,
+}
+
+/// What the bot API records: users, sessions, messages and stops. Each is one atomic step
+/// with the HubSpot jobs it queues (a crash leaves all of it or none), and is
+/// acknowledged to the bot only after [`Durable::flush`].
+pub(crate) trait BotApiRepo: SessionRepo {
+    /// Creates the user, or updates the one with the same `externalId` or email; whether
+    /// it was created.
+    fn upsert_user(&self, input: &UserInput, now: DateTime<Utc>) -> Result<(User, bool)>;
+
+    /// Creates the session with its first HubSpot job, unless the same `externalId` or
+    /// `Idempotency-Key` names one still going.
+    fn create_session(&self, new: &NewSession, now: DateTime<Utc>) -> Result<SessionOutcome>;
+
+    /// Queues a message for HubSpot, once per bot `messageId`.
+    fn add_message(
+        &self,
+        session_id: &str,
+        bot_message_id: Option<&str>,
+        content: &Content,
+        now: DateTime<Utc>,
+    ) -> Result<MessageOutcome>;
+
+    /// Closes the session (`closedBy: bot`) and queues the note and the thread close.
+    fn stop_session(
+        &self,
+        session_id: &str,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<StopOutcome>;
+}
+
 /// The bot's event log: one ordered stream, each event appended once by its key.
 pub(crate) trait EventRepo: Send + Sync + 'static {
     /// Appends the event `build` makes for a fresh, increasing sequence number, unless an
@@ -104,6 +185,9 @@ pub(crate) trait EventRepo: Send + Sync + 'static {
 
     /// Up to `limit` events after `after`, oldest first.
     fn events_after(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>>;
+
+    /// One event by its sequence number (`None` once retention pruned it).
+    fn event(&self, seq: u64) -> Result<Option<StoredEvent>>;
 }
 
 /// What the HubSpot webhook's ingress needs: which session a HubSpot thread belongs to, and

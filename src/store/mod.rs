@@ -16,10 +16,12 @@ mod uploads;
 
 pub(crate) use crate::outbox::Queue;
 pub(crate) use crate::relay::records::*;
+pub(crate) use crate::relay::repo::{
+    MessageOutcome, NewSession, SessionOutcome, StopOutcome, UserInput,
+};
 pub(crate) use crate::relay::{
     ClosedBy, HubSpotMessageRef, Session, SessionStatus, StoreError, StoredEvent, User,
 };
-pub(crate) use sessions::{MessageOutcome, NewSession, SessionOutcome, StopOutcome, UserInput};
 
 use parking_lot::{Mutex, MutexGuard};
 use serde::Serialize;

@@ -2,13 +2,15 @@
 //! event log's append order is kept here, by the store's own lock.
 
 use super::{
-    ChannelAccountRecord, ChannelRecord, OAuthState, Result, Session, Store, StoredEvent,
-    UploadedFile, User, WizardSettings,
+    ChannelAccountRecord, ChannelRecord, MessageOutcome, NewSession, OAuthState, Result, Session,
+    SessionOutcome, StopOutcome, Store, StoredEvent, UploadedFile, User, UserInput, WizardSettings,
 };
 use crate::relay::repo::{
-    AfterAppend, BuildEvent, Durable, EventRepo, Flushing, IngressRepo, SessionRepo, SettingsRepo,
+    AfterAppend, BotApiRepo, BuildEvent, Durable, EventRepo, Flushing, IngressRepo, SessionRepo,
+    SettingsRepo,
 };
-use crate::relay::{EventKey, Happened, HubSpotEvent, Transition};
+use crate::relay::{Content, EventKey, Happened, HubSpotEvent, Transition};
+use chrono::{DateTime, Utc};
 
 impl Durable for Store {
     fn flush(&self) -> Flushing<'_> {
@@ -101,6 +103,10 @@ impl EventRepo for Store {
     fn events_after(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>> {
         Store::events_after(self, after, limit)
     }
+
+    fn event(&self, seq: u64) -> Result<Option<StoredEvent>> {
+        Store::event(self, seq)
+    }
 }
 
 impl SettingsRepo for Store {
@@ -146,5 +152,34 @@ impl SettingsRepo for Store {
 
     fn check(&self) -> Result<()> {
         Store::check(self)
+    }
+}
+
+impl BotApiRepo for Store {
+    fn upsert_user(&self, input: &UserInput, now: DateTime<Utc>) -> Result<(User, bool)> {
+        Store::upsert_user(self, input, now)
+    }
+
+    fn create_session(&self, new: &NewSession, now: DateTime<Utc>) -> Result<SessionOutcome> {
+        Store::create_session(self, new, now)
+    }
+
+    fn add_message(
+        &self,
+        session_id: &str,
+        bot_message_id: Option<&str>,
+        content: &Content,
+        now: DateTime<Utc>,
+    ) -> Result<MessageOutcome> {
+        Store::add_message(self, session_id, bot_message_id, content, now)
+    }
+
+    fn stop_session(
+        &self,
+        session_id: &str,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<StopOutcome> {
+        Store::stop_session(self, session_id, reason, now)
     }
 }

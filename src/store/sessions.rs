@@ -2,60 +2,17 @@
 //! first job, a message and its job, a stop and its jobs) is one sled transaction, so a
 //! crash leaves either all of it or none of it.
 
-use super::{Result, Session, SessionStatus, Store, StoreError, User, decode, encode};
+use super::{
+    MessageOutcome, NewSession, Result, Session, SessionOutcome, StopOutcome, Store, StoreError,
+    User, UserInput, decode, encode,
+};
 use crate::outbox::{ItemKey, OutboxItem, Queue};
-use crate::relay::{Content, Happened, HistoryLine, HubSpotJob, Priority, Transition};
+use crate::relay::{Content, Happened, HubSpotJob, Transition};
 use chrono::{DateTime, Utc};
 use sled::Transactional;
 use sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
 };
-
-/// A user's fields after validation.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct UserInput {
-    pub(crate) name: Option<String>,
-    pub(crate) email: Option<String>,
-    pub(crate) phone: Option<String>,
-    pub(crate) picture_url: Option<String>,
-    pub(crate) external_id: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct NewSession {
-    pub(crate) user_id: String,
-    pub(crate) title: Option<String>,
-    pub(crate) description: Option<String>,
-    pub(crate) external_id: Option<String>,
-    pub(crate) idempotency_key: Option<String>,
-    pub(crate) history: Vec<HistoryLine>,
-    pub(crate) inbox_id: Option<String>,
-    pub(crate) priority: Option<Priority>,
-}
-
-#[derive(Debug)]
-pub(crate) enum SessionOutcome {
-    Created(Session),
-    /// The same `externalId` / `Idempotency-Key` names a session that is still going.
-    Existing(Session),
-}
-
-#[derive(Debug, PartialEq)]
-pub(crate) enum MessageOutcome {
-    Queued(String),
-    /// The bot already sent this `messageId`.
-    Duplicate(String),
-    NotFound,
-    Final(SessionStatus),
-}
-
-#[derive(Debug)]
-pub(crate) enum StopOutcome {
-    /// Stopped now; the event is the bot's `session.closed`.
-    Stopped(Session, Happened),
-    AlreadyFinal(Session),
-    NotFound,
-}
 
 type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
 
@@ -371,6 +328,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::relay::SessionStatus;
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
