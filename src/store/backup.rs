@@ -15,6 +15,9 @@ use std::path::Path;
 
 const MAGIC: &[u8] = b"HANDOFF-BACKUP 1\n";
 
+/// The meta key of the id generator's position when the last backup was taken.
+pub(super) const NEXT_ID: &str = "next_id";
+
 fn field(out: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
     out.write_all(&(bytes.len() as u32).to_be_bytes())?;
     out.write_all(bytes)
@@ -53,6 +56,12 @@ impl Store {
     /// Writes one consistent backup to `out`, holding every write back meanwhile.
     fn snapshot_to(&self, out: &mut impl Write) -> std::io::Result<()> {
         let _stop = self.gate.write();
+        // The id generator is not a tree, so it is not in the export: record how far it
+        // got, or a restored store would hand out its ids again (see `Store::open`).
+        let next_id = self.db.generate_id().map_err(std::io::Error::other)?;
+        self.meta
+            .insert(NEXT_ID, &next_id.to_be_bytes())
+            .map_err(std::io::Error::other)?;
         self.db.flush().map_err(std::io::Error::other)?;
         out.write_all(MAGIC)?;
         for (kind, name, rows) in self.db.export() {
@@ -93,66 +102,83 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("the backup is damaged: {what}"))
 }
 
-struct Reader<'a>(&'a [u8]);
+/// Reads a backup's fields as they come, so a restore holds one record at a time.
+struct Reader<R>(R);
 
-impl Reader<'_> {
+impl<R: Read> Reader<R> {
+    /// A u32, or `None` at a clean end of the file.
+    fn u32_or_end(&mut self) -> Result<Option<u32>> {
+        let mut head = [0u8; 4];
+        let mut got = 0;
+        while got < 4 {
+            match self.0.read(&mut head[got..]) {
+                Ok(0) if got == 0 => return Ok(None),
+                Ok(0) => return Err(corrupt("it ends early")),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(corrupt(&e.to_string())),
+            }
+        }
+        Ok(Some(u32::from_be_bytes(head)))
+    }
+
     fn u32(&mut self) -> Result<u32> {
-        let (head, rest) = self
-            .0
-            .split_at_checked(4)
-            .ok_or_else(|| corrupt("it ends early"))?;
-        self.0 = rest;
-        Ok(u32::from_be_bytes(head.try_into().expect("4 bytes")))
+        self.u32_or_end()?.ok_or_else(|| corrupt("it ends early"))
     }
 
     fn bytes(&mut self) -> Result<Vec<u8>> {
-        let len = self.u32()? as usize;
-        let (head, rest) = self
-            .0
-            .split_at_checked(len)
-            .ok_or_else(|| corrupt("it ends early"))?;
-        self.0 = rest;
-        Ok(head.to_vec())
+        let len = self.u32()?;
+        self.field(len)
+    }
+
+    /// A field of `len` bytes. Read through `take`, so a damaged length reads to the end
+    /// of the file and is found out there, rather than allocating what it claims.
+    fn field(&mut self, len: u32) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        (&mut self.0)
+            .take(u64::from(len))
+            .read_to_end(&mut out)
+            .map_err(|e| corrupt(&e.to_string()))?;
+        if out.len() != len as usize {
+            return Err(corrupt("it ends early"));
+        }
+        Ok(out)
     }
 }
 
-type Collection = (Vec<u8>, Vec<u8>, Vec<Vec<Vec<u8>>>);
-
-fn parse(data: &[u8]) -> Result<Vec<Collection>> {
-    let body = data
-        .strip_prefix(MAGIC)
-        .ok_or_else(|| corrupt("it is not a handoff backup"))?;
-    let mut r = Reader(body);
-    let mut collections = Vec::new();
-    while !r.0.is_empty() {
-        let (kind, name) = (r.bytes()?, r.bytes()?);
-        let mut rows = Vec::new();
-        loop {
-            let columns = r.u32()?;
-            if columns == 0 {
-                break;
-            }
-            rows.push(
-                (0..columns)
-                    .map(|_| r.bytes())
-                    .collect::<Result<Vec<_>>>()?,
-            );
-        }
-        collections.push((kind, name, rows));
+/// Writes a backup's collections into `db`, one record at a time. Everything is checked
+/// as it is read (sled's own `import` panics on a malformed row).
+fn import(db: &sled::Db, input: impl Read) -> Result<()> {
+    let mut r = Reader(input);
+    let mut magic = vec![0u8; MAGIC.len()];
+    r.0.read_exact(&mut magic)
+        .map_err(|_| corrupt("it is not a handoff backup"))?;
+    if magic != MAGIC {
+        return Err(corrupt("it is not a handoff backup"));
     }
-    Ok(collections)
+    while let Some(len) = r.u32_or_end()? {
+        if r.field(len)? != b"tree" {
+            return Err(corrupt("a collection is not a tree"));
+        }
+        let tree = db.open_tree(r.bytes()?)?;
+        loop {
+            match r.u32()? {
+                0 => break,
+                2 => {
+                    let key = r.bytes()?;
+                    tree.insert(key, r.bytes()?)?;
+                }
+                _ => return Err(corrupt("a record is not a key and a value")),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Restores a backup into `data_dir`, which must not hold a store yet (handoff is stopped).
+/// A damaged backup leaves no store behind.
 pub fn restore(backup: &Path, data_dir: &Path) -> Result<()> {
-    let mut data = Vec::new();
-    std::fs::File::open(backup)
-        .and_then(|mut f| f.read_to_end(&mut data))
-        .map_err(|error| StoreError::DataDir {
-            path: backup.display().to_string(),
-            error,
-        })?;
-    let collections = parse(&data)?;
+    let file = std::fs::File::open(backup).map_err(io(backup))?;
     let target = data_dir.join("store");
     if target.exists() {
         return Err(StoreError::Schema(format!(
@@ -161,15 +187,19 @@ pub fn restore(backup: &Path, data_dir: &Path) -> Result<()> {
         )));
     }
     super::create_private_dir(data_dir)?;
-    let db = sled::Config::new().path(&target).open()?;
-    db.import(
-        collections
-            .into_iter()
-            .map(|(kind, name, rows)| (kind, name, rows.into_iter()))
-            .collect(),
-    );
-    db.flush()?;
-    Ok(())
+    let imported = sled::Config::new()
+        .path(&target)
+        .open()
+        .map_err(StoreError::from)
+        .and_then(|db| {
+            import(&db, std::io::BufReader::with_capacity(1 << 20, file))?;
+            db.flush()?;
+            Ok(())
+        });
+    if imported.is_err() {
+        let _ = std::fs::remove_dir_all(&target);
+    }
+    imported
 }
 
 /// Where the running server keeps the token `handoff backup` presents.
@@ -234,6 +264,61 @@ mod tests {
         std::fs::write(dir.path().join("bad.bin"), &damaged).unwrap();
         let err = restore(&dir.path().join("bad.bin"), &dir.path().join("c")).unwrap_err();
         assert!(err.to_string().contains("damaged"), "{err}");
+    }
+
+    #[test]
+    fn a_restored_store_never_hands_out_an_id_it_holds() {
+        use crate::outbox::{OutboxItem, OutboxRepo};
+        use crate::relay::HubSpotJob;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a"), 8).unwrap();
+        let push = |store: &Store| {
+            store
+                .outbox_push(&OutboxItem::new("ses_a", HubSpotJob::CloseThread, 0))
+                .unwrap()
+        };
+        // A store that has run a while: sled reopens its generator up to a million ids
+        // ahead of where it persisted it, which hides the reset in a young store.
+        while store.db.generate_id().unwrap() < 2_500_000 {}
+        let old: Vec<_> = (0..3).map(|_| push(&store)).collect();
+        let file = dir.path().join("backup.bin");
+        write_file(&file, &store.snapshot().unwrap()).unwrap();
+        restore(&file, &dir.path().join("b")).unwrap();
+        let restored = Store::open(&dir.path().join("b"), 8).unwrap();
+        let new = push(&restored);
+        assert!(
+            old.iter().all(|k| k.seq() < new.seq()),
+            "{new:?} comes after {old:?}"
+        );
+        let lane = <Store as OutboxRepo<HubSpotJob>>::head(&restored, "ses_a").unwrap();
+        assert_eq!(lane.unwrap().0, old[0], "the lane starts where it did");
+        assert_eq!(restored.outbox_len(crate::outbox::Queue::HubSpot), 4);
+    }
+
+    #[test]
+    fn a_malformed_backup_is_refused_and_leaves_no_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut backup = MAGIC.to_vec();
+        for f in [&b"tree"[..], b"settings"] {
+            field(&mut backup, f).unwrap();
+        }
+        // A row of one column: sled's own import would panic on it.
+        backup.extend_from_slice(&1u32.to_be_bytes());
+        field(&mut backup, b"key").unwrap();
+        backup.extend_from_slice(&0u32.to_be_bytes());
+        let file = dir.path().join("bad.bin");
+        write_file(&file, &backup).unwrap();
+        let err = restore(&file, &dir.path().join("d")).unwrap_err();
+        assert!(err.to_string().contains("not a key and a value"), "{err}");
+        assert!(!dir.path().join("d").join("store").exists());
+
+        let mut huge = MAGIC.to_vec();
+        huge.extend_from_slice(&u32::MAX.to_be_bytes());
+        std::fs::write(dir.path().join("huge.bin"), &huge).unwrap();
+        let err = restore(&dir.path().join("huge.bin"), &dir.path().join("e")).unwrap_err();
+        assert!(err.to_string().contains("ends early"), "{err}");
+        let err = restore(&dir.path().join("missing.bin"), &dir.path().join("f")).unwrap_err();
+        assert!(err.to_string().contains("missing.bin"), "{err}");
     }
 
     /// How long writes wait while a backup of 100,000 records is taken. A measurement, not

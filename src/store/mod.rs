@@ -130,7 +130,25 @@ impl Store {
             store.queued[queue.index()].store(store.outbox_tree(queue).len(), Ordering::Relaxed);
         }
         store.check_schema()?;
+        store.ids_past_the_backup()?;
         Ok(store)
+    }
+
+    /// Outbox keys, event numbers and dead-letter ids come from sled's id generator, which
+    /// a restore starts again from zero. Moves it past where it was when the backup was
+    /// taken, so no restored item is overwritten and no bot's event cursor is passed by.
+    /// On any other start it is already past, and this costs one id.
+    fn ids_past_the_backup(&self) -> Result<()> {
+        let Some(v) = self.meta.get(backup::NEXT_ID)? else {
+            return Ok(());
+        };
+        let floor = u64::from_be_bytes(
+            v.as_ref()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("the id floor is not a u64".into()))?,
+        );
+        while self.db.generate_id()? < floor {}
+        Ok(())
     }
 
     /// Makes session and thread look-ups fail (or work again): a store failure that tests
