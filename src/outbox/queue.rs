@@ -54,7 +54,6 @@ impl ItemKey {
         std::str::from_utf8(&self.0[..self.0.len() - 9]).unwrap_or("")
     }
 
-    #[cfg(test)]
     pub(crate) fn seq(&self) -> u64 {
         u64::from_be_bytes(self.0[self.0.len() - 8..].try_into().expect("8 bytes"))
     }

@@ -293,6 +293,21 @@ mod tests {
         let lane = <Store as OutboxRepo<HubSpotJob>>::head(&restored, "ses_a").unwrap();
         assert_eq!(lane.unwrap().0, old[0], "the lane starts where it did");
         assert_eq!(restored.outbox_len(crate::outbox::Queue::HubSpot), 4);
+
+        // A backup from before the generator's position was recorded: the ids the store
+        // holds are enough to keep clear of them.
+        restore(&file, &dir.path().join("c")).unwrap();
+        let db = sled::open(dir.path().join("c").join("store")).unwrap();
+        db.open_tree("meta").unwrap().remove(NEXT_ID).unwrap();
+        db.flush().unwrap();
+        drop(db);
+        let older = Store::open(&dir.path().join("c"), 8).unwrap();
+        let new = push(&older);
+        assert!(
+            old.iter().all(|k| k.seq() < new.seq()),
+            "{new:?} comes after {old:?}"
+        );
+        assert_eq!(older.outbox_len(crate::outbox::Queue::HubSpot), 4);
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod seam;
 mod sessions;
 mod uploads;
 
+use crate::outbox::ItemKey;
 pub(crate) use crate::outbox::Queue;
 pub(crate) use crate::relay::records::*;
 pub(crate) use crate::relay::repo::{
@@ -126,28 +127,50 @@ impl Store {
             lookups_fail: Arc::default(),
             db,
         };
+        // Counted once here (sled has no count), and the highest id held noted on the way.
+        let mut held = 0;
         for queue in Queue::ALL {
-            store.queued[queue.index()].store(store.outbox_tree(queue).len(), Ordering::Relaxed);
+            let mut items = 0;
+            for key in store.outbox_tree(queue).iter().keys() {
+                held = held.max(ItemKey::from_bytes(&key?)?.seq());
+                items += 1;
+            }
+            store.queued[queue.index()].store(items, Ordering::Relaxed);
         }
         store.check_schema()?;
-        store.ids_past_the_backup()?;
+        store.ids_past(held)?;
         Ok(store)
     }
 
     /// Outbox keys, event numbers and dead-letter ids come from sled's id generator, which
-    /// a restore starts again from zero. Moves it past where it was when the backup was
-    /// taken, so no restored item is overwritten and no bot's event cursor is passed by.
-    /// On any other start it is already past, and this costs one id.
-    fn ids_past_the_backup(&self) -> Result<()> {
-        let Some(v) = self.meta.get(backup::NEXT_ID)? else {
-            return Ok(());
+    /// a restore starts again (sled's export leaves it out). Moves it past every id the
+    /// store holds and past where it was when the backup was taken (a bot's event cursor
+    /// may be past every event retention kept), so no restored item is overwritten and no
+    /// cursor is passed by. On any other start it is already past, and this costs one id.
+    fn ids_past(&self, outbox_held: u64) -> Result<()> {
+        let last_id = |tree: &sled::Tree| -> Result<u64> {
+            Ok(match tree.last()? {
+                Some((k, _)) => u64::from_be_bytes(
+                    k.as_ref()
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt("an id key is not a u64".into()))?,
+                ),
+                None => 0,
+            })
         };
-        let floor = u64::from_be_bytes(
-            v.as_ref()
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("the id floor is not a u64".into()))?,
-        );
-        while self.db.generate_id()? < floor {}
+        let backed_up = match self.meta.get(backup::NEXT_ID)? {
+            Some(v) => u64::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("the id floor is not a u64".into()))?,
+            ),
+            None => 0,
+        };
+        let floor = outbox_held
+            .max(last_id(&self.events)?)
+            .max(last_id(&self.dead_letters)?)
+            .max(backed_up);
+        while self.db.generate_id()? <= floor {}
         Ok(())
     }
 
