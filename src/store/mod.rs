@@ -127,7 +127,9 @@ impl Store {
             lookups_fail: Arc::default(),
             db,
         };
-        // Counted once here (sled has no count), and the highest id held noted on the way.
+        store.check_schema()?;
+        // Counted once here, after any migration (sled has no count), noting the highest
+        // id held on the way.
         let mut held = 0;
         for queue in Queue::ALL {
             let mut items = 0;
@@ -137,7 +139,6 @@ impl Store {
             }
             store.queued[queue.index()].store(items, Ordering::Relaxed);
         }
-        store.check_schema()?;
         store.ids_past(held)?;
         Ok(store)
     }
