@@ -42,10 +42,12 @@ macro_rules! api_routes {
 }
 
 api_routes![
+    // The busiest route first: the router tries routes in order, and each dynamic path
+    // costs a regex match.
+    (POST, "/sessions/{id}/messages", send_message),
     (POST, "/users", create_user),
     (POST, "/sessions", create_session),
     (GET, "/sessions/{id}", get_session),
-    (POST, "/sessions/{id}/messages", send_message),
     (POST, "/sessions/{id}/stop", stop_session),
     (GET, "/events", list_events),
     (GET, "/availability", availability),
