@@ -534,6 +534,13 @@ impl HubSpotConfig {
 /// on this host, so only metadata, link-local, multicast and reserved addresses are refused.
 pub(crate) const BOT_WEBHOOK_POLICY: crate::net::Policy = crate::net::Policy::AllowPrivate;
 
+/// Why a bot webhook URL is refused before it is stored, however it is set (configuration,
+/// `PUT /api/v1/webhook`, the wizard); see [`crate::net::refused_literal`]. A name is
+/// checked again on every delivery.
+pub(crate) fn refused_bot_webhook(url: &str) -> Option<String> {
+    crate::net::refused_literal(url, BOT_WEBHOOK_POLICY)
+}
+
 impl BotConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         if let Some(key) = &self.api_key
@@ -543,7 +550,7 @@ impl BotConfig {
         }
         if let Some(url) = &self.webhook_url {
             check_url("bot.webhook_url", url)?;
-            if let Some(why) = crate::net::refused_literal(url, BOT_WEBHOOK_POLICY) {
+            if let Some(why) = refused_bot_webhook(url) {
                 return Err(invalid(
                     "bot.webhook_url",
                     format!("`{url}` is refused: {why}"),

@@ -8,7 +8,7 @@
 
 use super::signing;
 use crate::events::EventLog;
-use crate::net::{FetchError, Outbound, Policy, TestHosts};
+use crate::net::{FetchError, Outbound, TestHosts};
 use crate::outbox::OutboxItem;
 use crate::outbox::worker::{Deliver, Outcome};
 use crate::relay::BotJob;
@@ -17,17 +17,13 @@ use crate::settings::{BotWebhook, Settings};
 use std::sync::Arc;
 use std::time::Duration;
 
-const POLICY: Policy = crate::config::BOT_WEBHOOK_POLICY;
-
 /// The client for the bot's webhook: the checked resolver, a 10 s limit per request.
 pub(crate) fn bot_client(test_hosts: &TestHosts) -> Outbound {
-    Outbound::new(POLICY, Duration::from_secs(10), test_hosts)
-}
-
-/// Why a webhook URL is refused before it is stored (see [`crate::net::refused_literal`]).
-/// A name is checked again on every delivery.
-pub(crate) fn refused_webhook_url(url: &str) -> Option<String> {
-    crate::net::refused_literal(url, POLICY)
+    Outbound::new(
+        crate::config::BOT_WEBHOOK_POLICY,
+        Duration::from_secs(10),
+        test_hosts,
+    )
 }
 
 pub(crate) struct BotDeliverer {

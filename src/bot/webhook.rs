@@ -40,7 +40,7 @@ pub(crate) async fn register(
     let url = body.into_inner().0.url;
     // An http(s) URL as the document states it (so no credentials, no fragment).
     super::validate::http_url("url", &url)?;
-    if let Some(why) = super::deliver::refused_webhook_url(&url) {
+    if let Some(why) = crate::config::refused_bot_webhook(&url) {
         return Err(ApiError::invalid("invalid-url", format!("url: {why}")));
     }
     let secret = signing::new_secret();

@@ -10,7 +10,7 @@
 //! zero columns ends a collection.
 
 use super::{Result, Store, StoreError};
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::Path;
 
 const MAGIC: &[u8] = b"HANDOFF-BACKUP 1\n";
@@ -105,40 +105,33 @@ fn corrupt(what: &str) -> StoreError {
 /// Reads a backup's fields as they come, so a restore holds one record at a time.
 struct Reader<R>(R);
 
-impl<R: Read> Reader<R> {
-    /// A u32, or `None` at a clean end of the file.
-    fn u32_or_end(&mut self) -> Result<Option<u32>> {
-        let mut head = [0u8; 4];
-        let mut got = 0;
-        while got < 4 {
-            match self.0.read(&mut head[got..]) {
-                Ok(0) if got == 0 => return Ok(None),
-                Ok(0) => return Err(corrupt("it ends early")),
-                Ok(n) => got += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(corrupt(&e.to_string())),
-            }
-        }
-        Ok(Some(u32::from_be_bytes(head)))
+fn damaged(e: std::io::Error) -> StoreError {
+    match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => corrupt("it ends early"),
+        _ => corrupt(&e.to_string()),
+    }
+}
+
+impl<R: BufRead> Reader<R> {
+    fn at_end(&mut self) -> Result<bool> {
+        Ok(self.0.fill_buf().map_err(damaged)?.is_empty())
     }
 
     fn u32(&mut self) -> Result<u32> {
-        self.u32_or_end()?.ok_or_else(|| corrupt("it ends early"))
+        let mut head = [0u8; 4];
+        self.0.read_exact(&mut head).map_err(damaged)?;
+        Ok(u32::from_be_bytes(head))
     }
 
+    /// A field. Read through `take`, so a damaged length reads to the end of the file and
+    /// is found out there, rather than allocating what it claims.
     fn bytes(&mut self) -> Result<Vec<u8>> {
         let len = self.u32()?;
-        self.field(len)
-    }
-
-    /// A field of `len` bytes. Read through `take`, so a damaged length reads to the end
-    /// of the file and is found out there, rather than allocating what it claims.
-    fn field(&mut self, len: u32) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         (&mut self.0)
             .take(u64::from(len))
             .read_to_end(&mut out)
-            .map_err(|e| corrupt(&e.to_string()))?;
+            .map_err(damaged)?;
         if out.len() != len as usize {
             return Err(corrupt("it ends early"));
         }
@@ -148,7 +141,7 @@ impl<R: Read> Reader<R> {
 
 /// Writes a backup's collections into `db`, one record at a time. Everything is checked
 /// as it is read (sled's own `import` panics on a malformed row).
-fn import(db: &sled::Db, input: impl Read) -> Result<()> {
+fn import(db: &sled::Db, input: impl BufRead) -> Result<()> {
     let mut r = Reader(input);
     let mut magic = vec![0u8; MAGIC.len()];
     r.0.read_exact(&mut magic)
@@ -156,8 +149,8 @@ fn import(db: &sled::Db, input: impl Read) -> Result<()> {
     if magic != MAGIC {
         return Err(corrupt("it is not a handoff backup"));
     }
-    while let Some(len) = r.u32_or_end()? {
-        if r.field(len)? != b"tree" {
+    while !r.at_end()? {
+        if r.bytes()? != b"tree" {
             return Err(corrupt("a collection is not a tree"));
         }
         let tree = db.open_tree(r.bytes()?)?;

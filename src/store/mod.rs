@@ -93,6 +93,14 @@ const KEY_ADMIN_PASSWORD: &str = "admin.password";
 /// Channel account records, by inbox: `hubspot.account.{inbox_id}`.
 const KEY_ACCOUNT: &str = "hubspot.account.";
 
+/// A stored big-endian u64 (an id key, a meta value); `what` names it when it is not one.
+fn be_u64(bytes: &[u8], what: &str) -> Result<u64> {
+    let bytes: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("{what} is not a u64")))?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
 impl Store {
     /// Opens (or creates) the store in `dir`, created with mode 0700.
     pub fn open(dir: &Path, cache_capacity_mb: u64) -> Result<Store> {
@@ -150,21 +158,13 @@ impl Store {
     /// cursor is passed by. On any other start it is already past, and this costs one id.
     fn ids_past(&self, outbox_held: u64) -> Result<()> {
         let last_id = |tree: &sled::Tree| -> Result<u64> {
-            Ok(match tree.last()? {
-                Some((k, _)) => u64::from_be_bytes(
-                    k.as_ref()
-                        .try_into()
-                        .map_err(|_| StoreError::Corrupt("an id key is not a u64".into()))?,
-                ),
-                None => 0,
-            })
+            match tree.last()? {
+                Some((k, _)) => be_u64(&k, "an id key"),
+                None => Ok(0),
+            }
         };
         let backed_up = match self.meta.get(backup::NEXT_ID)? {
-            Some(v) => u64::from_be_bytes(
-                v.as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("the id floor is not a u64".into()))?,
-            ),
+            Some(v) => be_u64(&v, "the id floor")?,
             None => 0,
         };
         let floor = outbox_held
@@ -198,11 +198,7 @@ impl Store {
                 Ok(())
             }
             Some(v) => {
-                let found = u64::from_be_bytes(
-                    v.as_ref()
-                        .try_into()
-                        .map_err(|_| StoreError::Corrupt("schema_version".into()))?,
-                );
+                let found = be_u64(&v, "schema_version")?;
                 if found > SCHEMA_VERSION {
                     return Err(StoreError::Schema(format!(
                         "the store has schema version {found}, newer than this handoff ({SCHEMA_VERSION}); \

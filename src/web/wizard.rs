@@ -557,7 +557,7 @@ async fn save_bot(
         (false, false) => {
             let refused = match base_url(typed_url) {
                 None => Some("The webhook URL must be an http:// or https:// address.".into()),
-                Some(_) => crate::bot::deliver::refused_webhook_url(typed_url)
+                Some(_) => crate::config::refused_bot_webhook(typed_url)
                     .map(|why| format!("The webhook URL is refused: {why}.")),
             };
             if let Some(error) = refused {
