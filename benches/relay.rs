@@ -63,6 +63,8 @@ pub struct RelayFigures {
     pub accept: Load,
     pub relaying: Load,
     pub ingest_quiet: Load,
+    pub inbound_left: usize,
+    pub processed_in: Duration,
     pub ingest: Load,
     pub queued: usize,
     pub drained_in: Duration,
@@ -271,9 +273,21 @@ fn row(name: &str, l: &Load) {
     );
 }
 
+/// What one run of the side-by-side phases measured.
+struct Quiet {
+    floor: Load,
+    accept: Load,
+    ingest: Load,
+    /// HubSpot events still waiting for the inbound worker when the ingest phase ended, and
+    /// how long it took to turn them into bot events: a small backlog means the ingest rate
+    /// is one the worker sustains, not only one the webhook acknowledges.
+    inbound_left: usize,
+    processed_in: Duration,
+}
+
 /// The side-by-side phases on a fresh store, HubSpot not connected (so nothing but
 /// accepting, or ingest and its inbound worker, competes for the CPU): floor, accept, ingest.
-async fn quiet_phases(fake: &FakeHubSpot, duration: Duration) -> (Load, Load, Load) {
+async fn quiet_phases(fake: &FakeHubSpot, duration: Duration) -> Quiet {
     let quiet_dir = tempfile::tempdir().unwrap();
     let (quiet, quiet_url) = start(fake, quiet_dir.path(), false, UNLIMITED).await;
     let floor_url = format!("{quiet_url}/healthz");
@@ -281,25 +295,42 @@ async fn quiet_phases(fake: &FakeHubSpot, duration: Duration) -> (Load, Load, Lo
     let accept = post_messages(&quiet_url, duration).await;
     let quiet_sessions = open_sessions(&quiet_url, CONNECTIONS).await;
     let ingest = post_webhooks(&quiet_url, quiet_sessions, "2930388".into(), duration).await;
+    let inbound = &quiet.state.inbound_outbox;
+    let inbound_left = inbound.depth();
+    let since = Instant::now();
+    while inbound.depth() > 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let processed_in = since.elapsed();
     quiet.stop().await;
-    (floor, accept, ingest)
+    Quiet {
+        floor,
+        accept,
+        ingest,
+        inbound_left,
+        processed_in,
+    }
 }
 
 /// Each run's ratios to its own floor, and their spread.
-fn print_runs(runs: &[(Load, Load, Load)]) {
-    println!("| run | floor/s | accept/s (of floor) | ingest/s (of floor) | ingest p99 |");
-    println!("|---|---|---|---|---|");
+fn print_runs(runs: &[Quiet]) {
+    println!(
+        "| run | floor/s | accept/s (of floor) | ingest/s (of floor) | ingest p99 | inbound left (processed in) |"
+    );
+    println!("|---|---|---|---|---|---|");
     let mut shares = (Vec::new(), Vec::new());
-    for (n, (floor, accept, ingest)) in runs.iter().enumerate() {
-        let a = 100.0 * accept.per_sec() / floor.per_sec();
-        let i = 100.0 * ingest.per_sec() / floor.per_sec();
+    for (n, q) in runs.iter().enumerate() {
+        let a = 100.0 * q.accept.per_sec() / q.floor.per_sec();
+        let i = 100.0 * q.ingest.per_sec() / q.floor.per_sec();
         println!(
-            "| {} | {:.0} | {:.0} ({a:.0} %) | {:.0} ({i:.0} %) | {} |",
+            "| {} | {:.0} | {:.0} ({a:.0} %) | {:.0} ({i:.0} %) | {} | {} ({}) |",
             n + 1,
-            floor.per_sec(),
-            accept.per_sec(),
-            ingest.per_sec(),
-            ms(ingest.pct(0.99))
+            q.floor.per_sec(),
+            q.accept.per_sec(),
+            q.ingest.per_sec(),
+            ms(q.ingest.pct(0.99)),
+            q.inbound_left,
+            ms(q.processed_in)
         );
         shares.0.push(a);
         shares.1.push(i);
@@ -334,11 +365,21 @@ async fn run(duration: Duration, runs: usize) -> Option<RelayFigures> {
     if runs > 1 {
         print_runs(&quiet);
     }
-    let (floor, accept, ingest_quiet) = quiet.pop().expect("at least one run");
+    let Quiet {
+        floor,
+        accept,
+        ingest: ingest_quiet,
+        inbound_left,
+        processed_in,
+    } = quiet.pop().expect("at least one run");
     if std::env::var_os("BENCH_QUICK").is_some() {
         row("floor", &floor);
         row("accept", &accept);
         row("ingest", &ingest_quiet);
+        println!(
+            "inbound events left after ingest: {inbound_left}, processed in {}",
+            ms(processed_in)
+        );
         return None;
     }
 
@@ -412,6 +453,10 @@ async fn run(duration: Duration, runs: usize) -> Option<RelayFigures> {
         100.0 * ingest_quiet.per_sec() / floor.per_sec()
     );
     println!(
+        "inbound events left after ingest: {inbound_left}, processed in {}",
+        ms(processed_in)
+    );
+    println!(
         "durable accept / floor = {:.0} %",
         100.0 * accept.per_sec() / floor.per_sec()
     );
@@ -434,6 +479,8 @@ async fn run(duration: Duration, runs: usize) -> Option<RelayFigures> {
         accept,
         relaying,
         ingest_quiet,
+        inbound_left,
+        processed_in,
         ingest,
         queued,
         drained_in,

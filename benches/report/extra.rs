@@ -339,6 +339,16 @@ pub async fn report(relay: &RelayFigures) {
         Some(ingest_share >= 35.0 && relay.ingest_quiet.pct(0.99) <= Duration::from_millis(25)),
     );
     row(
+        "HubSpot events the inbound worker had not yet processed when ingest stopped",
+        format!(
+            "{} events, processed {} later",
+            relay.inbound_left,
+            ms(relay.processed_in)
+        ),
+        "—",
+        None,
+    );
+    row(
         "webhook ingest while processing and relaying",
         format!(
             "{:.0}/s, p50 {}, p99 {}",
