@@ -70,6 +70,8 @@ pub struct RelayFigures {
     pub drained_in: Duration,
     pub from_ack: (Duration, Duration),
     pub from_send: (Duration, Duration),
+    /// With `--runs` above 1: each run's floor, accept and ingest, and their spread.
+    pub runs_table: Option<String>,
 }
 
 /// Starts handoff against `fake`; `connected = false` leaves HubSpot unconfigured, so
@@ -312,17 +314,18 @@ async fn quiet_phases(fake: &FakeHubSpot, duration: Duration) -> Quiet {
     }
 }
 
-/// Each run's ratios to its own floor, and their spread.
-fn print_runs(runs: &[Quiet]) {
-    println!(
-        "| run | floor/s | accept/s (of floor) | ingest/s (of floor) | ingest p99 | inbound left (processed in) |"
+/// Each run's ratios to its own floor, and their spread, as a Markdown table.
+fn runs_table(runs: &[Quiet]) -> String {
+    use std::fmt::Write;
+    let mut out = String::from(
+        "| run | floor/s | accept/s (of floor) | ingest/s (of floor) | ingest p99 | inbound left (processed in) |\n|---|---|---|---|---|---|\n",
     );
-    println!("|---|---|---|---|---|---|");
     let mut shares = (Vec::new(), Vec::new());
     for (n, q) in runs.iter().enumerate() {
         let a = 100.0 * q.accept.per_sec() / q.floor.per_sec();
         let i = 100.0 * q.ingest.per_sec() / q.floor.per_sec();
-        println!(
+        writeln!(
+            out,
             "| {} | {:.0} | {:.0} ({a:.0} %) | {:.0} ({i:.0} %) | {} | {} ({}) |",
             n + 1,
             q.floor.per_sec(),
@@ -331,7 +334,8 @@ fn print_runs(runs: &[Quiet]) {
             ms(q.ingest.pct(0.99)),
             q.inbound_left,
             ms(q.processed_in)
-        );
+        )
+        .unwrap();
         shares.0.push(a);
         shares.1.push(i);
     }
@@ -341,12 +345,15 @@ fn print_runs(runs: &[Quiet]) {
             .fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
         format!("{lo:.0}–{hi:.0} %")
     };
-    println!(
-        "accept / floor: {}; ingest / floor: {} over {} runs",
+    writeln!(
+        out,
+        "\naccept / floor: {}; ingest / floor: {} over {} runs",
         spread(&shares.0),
         spread(&shares.1),
         runs.len()
-    );
+    )
+    .unwrap();
+    out
 }
 
 async fn run(duration: Duration, runs: usize) -> Option<RelayFigures> {
@@ -362,8 +369,9 @@ async fn run(duration: Duration, runs: usize) -> Option<RelayFigures> {
     for _ in 0..runs {
         quiet.push(quiet_phases(&fake, duration).await);
     }
-    if runs > 1 {
-        print_runs(&quiet);
+    let runs_table = (runs > 1).then(|| runs_table(&quiet));
+    if let Some(table) = &runs_table {
+        print!("{table}");
     }
     let Quiet {
         floor,
@@ -486,5 +494,6 @@ async fn run(duration: Duration, runs: usize) -> Option<RelayFigures> {
         drained_in,
         from_ack: (percentile(&from_ack, 0.5), percentile(&from_ack, 0.99)),
         from_send: (percentile(&from_send, 0.5), percentile(&from_send, 0.99)),
+        runs_table,
     })
 }

@@ -413,6 +413,14 @@ pub async fn report(relay: &RelayFigures) {
         "no target given",
         None,
     );
+    if let Some(table) = &relay.runs_table {
+        writeln!(
+            out,
+            "\n## Floor, accept and ingest, run by run\n\nEach run on a fresh store, each ratio to \
+             its own run's floor; the table above shows the last run.\n\n{table}"
+        )
+        .unwrap();
+    }
     std::fs::create_dir_all("bench").unwrap();
     std::fs::write("bench/RESULTS.md", &out).unwrap();
     println!("{out}");
