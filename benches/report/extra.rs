@@ -266,8 +266,9 @@ pub async fn report(relay: &RelayFigures) {
     writeln!(
         w,
         "Load: {} connections from the same process (the load generator shares the CPU \
-         with handoff and the fake HubSpot), {} s per phase. Figures move by about ±10 % \
-         between runs on this shared VM.\n",
+         with handoff and the fake HubSpot), {} s per phase; floor, accept and ingest take \
+         turns in 5 slices each. Figures move by about ±10 % between runs on this shared \
+         VM.\n",
         super::CONNECTIONS,
         relay.secs
     )
@@ -339,7 +340,7 @@ pub async fn report(relay: &RelayFigures) {
         Some(ingest_share >= 35.0 && relay.ingest_quiet.pct(0.99) <= Duration::from_millis(25)),
     );
     row(
-        "HubSpot events the inbound worker had not yet processed when ingest stopped",
+        "HubSpot events the inbound worker had not yet processed when an ingest slice stopped (the most of 5 slices)",
         format!(
             "{} events, processed {} later",
             relay.inbound_left,
@@ -417,7 +418,8 @@ pub async fn report(relay: &RelayFigures) {
         writeln!(
             out,
             "\n## Floor, accept and ingest, run by run\n\nEach run on a fresh store, each ratio to \
-             its own run's floor; the table above shows the last run.\n\n{table}"
+             its own run's floor; the table above shows the last run. \"Inbound left\" is the \
+             largest backlog at the end of an ingest slice.\n\n{table}"
         )
         .unwrap();
     }
