@@ -347,7 +347,21 @@ struct Quiet {
 }
 
 /// How many slices each side-by-side phase is cut into.
-const SLICES: u32 = 5;
+pub const SLICES: u32 = 5;
+
+/// Waits, looking every `poll`, until `outbox` is empty; returns how many items it held
+/// and how long they took.
+async fn drain<J: handoff::outbox::Job>(
+    outbox: &handoff::outbox::Outbox<J>,
+    poll: Duration,
+) -> (usize, Duration) {
+    let queued = outbox.depth();
+    let since = Instant::now();
+    while outbox.depth() > 0 {
+        tokio::time::sleep(poll).await;
+    }
+    (queued, since.elapsed())
+}
 
 /// The side-by-side phases on a fresh store, HubSpot not connected (so nothing but
 /// accepting, or ingest and its inbound worker, competes for the CPU): floor, accept and
@@ -382,14 +396,10 @@ async fn quiet_phases(fake: &FakeHubSpot, duration: Duration) -> Quiet {
             .add(load_on(&clients, slice, accept_request.clone(), None).await);
         q.ingest
             .add(load_on(&clients, slice, ingest_request.clone(), ONE_ACCEPTED).await);
-        let left = inbound.depth();
-        let since = Instant::now();
-        while inbound.depth() > 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        let (left, processed_in) = drain(inbound, Duration::from_millis(1)).await;
         if left >= q.inbound_left {
             q.inbound_left = left;
-            q.processed_in = since.elapsed();
+            q.processed_in = processed_in;
         }
     }
     quiet.stop().await;
@@ -480,12 +490,8 @@ async fn run(duration: Duration, runs: usize) -> Option<RelayFigures> {
     let webhook_sessions = open_sessions(&url, CONNECTIONS).await;
     let channel_id = fake.channels()[0]["id"].as_str().unwrap().to_string();
     let ingest = post_webhooks(&url, webhook_sessions, channel_id, duration).await;
-    let queued = running.state.hubspot_outbox.depth();
-    let drain_start = Instant::now();
-    while running.state.hubspot_outbox.depth() > 0 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let drained_in = drain_start.elapsed();
+    let (queued, drained_in) =
+        drain(&running.state.hubspot_outbox, Duration::from_millis(10)).await;
 
     // Relay latency, one message at a time on a quiet server.
     let http = reqwest::Client::new();

@@ -267,10 +267,11 @@ pub async fn report(relay: &RelayFigures) {
         w,
         "Load: {} connections from the same process (the load generator shares the CPU \
          with handoff and the fake HubSpot), {} s per phase; floor, accept and ingest take \
-         turns in 5 slices each. Figures move by about ±10 % between runs on this shared \
+         turns in {} slices each. Figures move by about ±10 % between runs on this shared \
          VM.\n",
         super::CONNECTIONS,
-        relay.secs
+        relay.secs,
+        super::SLICES
     )
     .unwrap();
     writeln!(w, "| figure | measured | target | |").unwrap();
@@ -340,7 +341,11 @@ pub async fn report(relay: &RelayFigures) {
         Some(ingest_share >= 35.0 && relay.ingest_quiet.pct(0.99) <= Duration::from_millis(25)),
     );
     row(
-        "HubSpot events the inbound worker had not yet processed when an ingest slice stopped (the most of 5 slices)",
+        &format!(
+            "HubSpot events the inbound worker had not yet processed when an ingest slice \
+             stopped (the most of {} slices)",
+            super::SLICES
+        ),
         format!(
             "{} events, processed {} later",
             relay.inbound_left,
