@@ -500,7 +500,15 @@ mod tests {
         db.flush().unwrap();
         drop(db);
 
-        let store = Store::open(&path, 8).unwrap();
+        // sled's own background thread lets go of the file lock a moment after the drop.
+        let store = loop {
+            match Store::open(&path, 8) {
+                Err(e) if e.to_string().contains("could not acquire lock") => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                opened => break opened.unwrap(),
+            }
+        };
         let version = store.meta.get("schema_version").unwrap().unwrap();
         assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
         assert_eq!(
