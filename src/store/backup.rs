@@ -246,7 +246,7 @@ mod tests {
         let file = dir.path().join("backup.bin");
         write_file(&file, &backup).unwrap();
         restore(&file, &dir.path().join("b")).unwrap();
-        let restored = Store::open(&dir.path().join("b"), 8).unwrap();
+        let restored = Store::reopen(&dir.path().join("b")).unwrap();
         assert_eq!(restored.channel().unwrap(), Some(channel));
         assert!(
             restore(&file, &dir.path().join("b")).is_err(),
@@ -277,7 +277,7 @@ mod tests {
         let file = dir.path().join("backup.bin");
         write_file(&file, &store.snapshot().unwrap()).unwrap();
         restore(&file, &dir.path().join("b")).unwrap();
-        let restored = Store::open(&dir.path().join("b"), 8).unwrap();
+        let restored = Store::reopen(&dir.path().join("b")).unwrap();
         let new = push(&restored);
         assert!(
             old.iter().all(|k| k.seq() < new.seq()),
@@ -290,11 +290,12 @@ mod tests {
         // A backup from before the generator's position was recorded: the ids the store
         // holds are enough to keep clear of them.
         restore(&file, &dir.path().join("c")).unwrap();
-        let db = sled::open(dir.path().join("c").join("store")).unwrap();
+        let older_store = dir.path().join("c").join("store");
+        let db = crate::store::when_unlocked(|| sled::open(&older_store)).unwrap();
         db.open_tree("meta").unwrap().remove(NEXT_ID).unwrap();
         db.flush().unwrap();
         drop(db);
-        let older = Store::open(&dir.path().join("c"), 8).unwrap();
+        let older = Store::reopen(&dir.path().join("c")).unwrap();
         let new = push(&older);
         assert!(
             old.iter().all(|k| k.seq() < new.seq()),

@@ -443,6 +443,31 @@ fn put_json<T: Serialize>(tree: &sled::Tree, key: impl AsRef<[u8]>, value: &T) -
     Ok(())
 }
 
+/// Opens what a handle just dropped held. sled's background flusher lets go of the file
+/// lock a moment after the drop (CI once failed with "could not acquire lock" here), so a
+/// lock error is retried for up to three seconds.
+#[cfg(test)]
+pub(crate) fn when_unlocked<T, E: std::fmt::Display>(
+    open: impl Fn() -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    for _ in 0..300 {
+        match open() {
+            Err(e) if e.to_string().contains("could not acquire lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            opened => return opened,
+        }
+    }
+    open()
+}
+
+#[cfg(test)]
+impl Store {
+    pub(crate) fn reopen(dir: &Path) -> Result<Store> {
+        when_unlocked(|| Store::open(dir, 8))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,14 +486,14 @@ mod tests {
         store.check().unwrap();
         drop(store);
         // A store from a newer handoff is refused, not misread.
-        let db = sled::open(path.join("store")).unwrap();
+        let db = when_unlocked(|| sled::open(path.join("store"))).unwrap();
         db.open_tree("meta")
             .unwrap()
             .insert("schema_version", &(SCHEMA_VERSION + 1).to_be_bytes())
             .unwrap();
         db.flush().unwrap();
         drop(db);
-        let err = Store::open(&path, 8).err().expect("newer schema refused");
+        let err = Store::reopen(&path).err().expect("newer schema refused");
         assert!(err.to_string().contains("newer"), "{err}");
     }
 
@@ -500,15 +525,7 @@ mod tests {
         db.flush().unwrap();
         drop(db);
 
-        // sled's own background thread lets go of the file lock a moment after the drop.
-        let store = loop {
-            match Store::open(&path, 8) {
-                Err(e) if e.to_string().contains("could not acquire lock") => {
-                    std::thread::sleep(std::time::Duration::from_millis(10))
-                }
-                opened => break opened.unwrap(),
-            }
-        };
+        let store = Store::reopen(&path).unwrap();
         let version = store.meta.get("schema_version").unwrap().unwrap();
         assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
         assert_eq!(
@@ -520,7 +537,7 @@ mod tests {
         assert!(!store.event_keys.contains_key("opened:ses_1").unwrap());
         drop(store);
         // Opening again changes nothing.
-        let again = Store::open(&path, 8).unwrap();
+        let again = Store::reopen(&path).unwrap();
         assert!(again.event(7).unwrap().is_none());
     }
 
@@ -564,7 +581,7 @@ mod tests {
         db.flush().unwrap();
         drop((tree, db));
 
-        let store = Store::open(&path, 8).unwrap();
+        let store = Store::reopen(&path).unwrap();
         let version = store.meta.get("schema_version").unwrap().unwrap();
         assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
         assert_eq!(store.outbox_len(Queue::Inbound), 2);
@@ -627,7 +644,7 @@ mod tests {
         db.flush().unwrap();
         drop((sessions, db));
 
-        let store = Store::open(&path, 8).unwrap();
+        let store = Store::reopen(&path).unwrap();
         let version = store.meta.get("schema_version").unwrap().unwrap();
         assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
         for id in ["ses_a", "ses_b"] {
