@@ -183,7 +183,8 @@ impl Store {
     /// `messageId` marker: a crash between the two leaves an item without a marker, which a
     /// retry by the bot may queue again, and HubSpot drops that copy by its
     /// `integrationIdempotencyId` (derived from the same `messageId`). The other order could
-    /// lose a message.
+    /// lose a message. Only the session's status decides whether the message may be
+    /// queued, so only the status is decoded.
     pub(crate) fn add_message(
         &self,
         session_id: &str,
@@ -193,7 +194,7 @@ impl Store {
     ) -> Result<MessageOutcome> {
         let _gate = self.write_gate();
         let _session = self.session_lock(session_id);
-        let Some(session) = self.session(session_id)? else {
+        let Some(StatusOf { status }) = super::get_json(&self.sessions, session_id)? else {
             return Ok(MessageOutcome::NotFound);
         };
         let marker = bot_message_id.map(|m| message_key(session_id, m));
@@ -203,8 +204,8 @@ impl Store {
             // A retried message is a no-op even after the session ended.
             return Ok(MessageOutcome::Duplicate(m.to_string()));
         }
-        if session.status.is_final() {
-            return Ok(MessageOutcome::Final(session.status));
+        if status.is_final() {
+            return Ok(MessageOutcome::Final(status));
         }
         let message_id = bot_message_id
             .map(str::to_string)
@@ -323,6 +324,13 @@ impl Store {
             .map(|e| decode(&e?.1))
             .collect()
     }
+}
+
+/// A stored session read for its status alone: serde skips the other fields without
+/// building them (no strings, no timestamps parsed).
+#[derive(serde::Deserialize)]
+struct StatusOf {
+    status: crate::relay::SessionStatus,
 }
 
 #[cfg(test)]
