@@ -463,6 +463,7 @@ pub(crate) fn when_unlocked<T, E: std::fmt::Display>(
 
 #[cfg(test)]
 impl Store {
+    /// `Store::open` of a store whose last handle was just dropped.
     pub(crate) fn reopen(dir: &Path) -> Result<Store> {
         when_unlocked(|| Store::open(dir, 8))
     }
